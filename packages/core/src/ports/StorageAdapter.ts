@@ -1,0 +1,38 @@
+/**
+ * The storage port: a small ordered key-value store with atomic batches.
+ *
+ * Adapters do plain I/O. Key layout, compaction and what goes in one batch are the engine's policy
+ * (see `storage/ReplicaStore.ts`). Keys are strings compared by Unicode code point (UTF-8 byte
+ * order), as LevelDB stores them; ASCII keys compare the same either way.
+ */
+export interface StorageAdapter {
+  /** Opens the store. Rejects with `REGSYNC_DATA_LOCKED` when another process holds it. */
+  open(): Promise<void>
+  /** Closes the store. Idempotent. */
+  close(): Promise<void>
+  /** The value under `key`, or `undefined`. */
+  get(key: string): Promise<Uint8Array | undefined>
+  /** Every entry whose key starts with `prefix`, in key order. */
+  entries(prefix: string, options?: RangeOptions): AsyncIterable<[string, Uint8Array]>
+  /** Applies every operation, or none of them, durably before resolving. */
+  batch(operations: readonly StorageOperation[]): Promise<void>
+  /** Bytes the store takes on disk, where the adapter can tell. */
+  size?(): Promise<number>
+  /** Reclaims the space of deleted keys now, where the store defers it (LevelDB compaction). */
+  reclaim?(): Promise<void>
+}
+
+/** Limits for {@link StorageAdapter.entries}. */
+export interface RangeOptions {
+  /** Only keys strictly greater than this. */
+  readonly gt?: string
+  /** Only keys less than or equal to this. */
+  readonly lte?: string
+  /** At most this many entries. */
+  readonly limit?: number
+}
+
+/** One write in a {@link StorageAdapter.batch}. */
+export type StorageOperation =
+  | { readonly type: 'put'; readonly key: string; readonly value: Uint8Array }
+  | { readonly type: 'del'; readonly key: string }

@@ -1,0 +1,286 @@
+import { readdir, stat } from 'node:fs/promises'
+import { join } from 'node:path'
+import { Level } from 'level'
+import { ErrorCodes, RegsyncError } from '@regsync/core'
+import type { RangeOptions, StorageAdapter, StorageOperation } from '@regsync/core'
+
+/** Options for {@link LevelStorageAdapter}. */
+export interface LevelStorageAdapterOptions {
+  /** The LevelDB directory; created on first open. One process at a time may hold it. */
+  readonly path: string
+}
+
+type Status = 'opening' | 'open' | 'closing' | 'closed'
+type Database = Level<string, Uint8Array>
+
+/**
+ * A {@link StorageAdapter} over LevelDB (`level` 10, which is `classic-level` in Node).
+ *
+ * Every batch is written with `sync: true` (fsync of the write-ahead log) so that a batch that
+ * resolved survives `kill -9` and power loss. Keys are stored as UTF-8, so they sort by code point.
+ */
+export class LevelStorageAdapter implements StorageAdapter {
+  readonly #path: string
+  #status: Status = 'closed'
+  /**
+   * Made in `open()`, not in the constructor: a `Level` opens itself on the next microtask after
+   * construction and would take the directory lock before anyone asked for it.
+   */
+  #db: Database | undefined
+  /** Serializes open and close, so that a close during an open waits for it and then closes. */
+  #lifecycle: Promise<void> = Promise.resolve()
+
+  constructor(options: LevelStorageAdapterOptions) {
+    if (typeof options?.path !== 'string' || options.path === '') {
+      throw new TypeError('options.path must be a non-empty string')
+    }
+    this.#path = options.path
+  }
+
+  /** The LevelDB directory. */
+  get path(): string {
+    return this.#path
+  }
+
+  /** Opens the database. Idempotent. Rejects with `REGSYNC_DATA_LOCKED` when another process holds it. */
+  open(): Promise<void> {
+    return this.#serialize(async () => {
+      if (this.#status === 'open') return
+      this.#status = 'opening'
+      const db: Database = new Level<string, Uint8Array>(this.#path, { keyEncoding: 'utf8', valueEncoding: 'view' })
+      try {
+        await db.open()
+      } catch (error) {
+        this.#status = 'closed'
+        throw openError(this.#path, error)
+      }
+      this.#db = db
+      this.#status = 'open'
+    })
+  }
+
+  /** Closes the database, waiting for writes in flight. Idempotent. */
+  close(): Promise<void> {
+    return this.#serialize(async () => {
+      const db = this.#db
+      if (this.#status !== 'open' || db === undefined) return
+      this.#status = 'closing'
+      try {
+        await db.close()
+      } catch (error) {
+        // LevelDB stays open (and locked) when close fails, so the caller may try again.
+        this.#status = 'open'
+        throw storageError(`cannot close data directory ${this.#path}`, error)
+      }
+      this.#db = undefined
+      this.#status = 'closed'
+    })
+  }
+
+  /** Closes the database. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  /** The value under `key`, or `undefined`. */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    const db = this.#openDb()
+    assertKey(key, 'key')
+    try {
+      const value = await db.get(key)
+      return value === undefined ? undefined : plain(value)
+    } catch (error) {
+      throw this.#operationError('read', error)
+    }
+  }
+
+  /** Every entry whose key starts with `prefix`, in key order, from a snapshot taken at the first step. */
+  async *entries(prefix: string, options: RangeOptions = {}): AsyncGenerator<[string, Uint8Array]> {
+    const db = this.#openDb()
+    assertKey(prefix, 'prefix')
+    const { gt, lte, limit = Infinity } = options
+    if (gt !== undefined) assertKey(gt, 'options.gt')
+    if (lte !== undefined) assertKey(lte, 'options.lte')
+    if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 0)) {
+      throw new TypeError('options.limit must be a non-negative integer')
+    }
+    if (limit === 0) return
+    // LevelDB lets gte win over gt and lte over lt, so pass only the tighter bound of each pair.
+    const upper = prefixEnd(prefix)
+    const range: { gt?: string; gte?: string; lt?: string; lte?: string; limit?: number } = {}
+    if (gt !== undefined && compareKeys(gt, prefix) >= 0) range.gt = gt
+    else range.gte = prefix
+    if (lte !== undefined && (upper === undefined || compareKeys(lte, upper) < 0)) range.lte = lte
+    else if (upper !== undefined) range.lt = upper
+    if (limit !== Infinity) range.limit = limit
+    const iterator = db.iterator(range)
+    try {
+      for (;;) {
+        let entry: [string, Uint8Array] | undefined
+        try {
+          entry = await iterator.next()
+        } catch (error) {
+          throw this.#operationError('read', error)
+        }
+        if (entry === undefined) return
+        yield [entry[0], plain(entry[1])]
+      }
+    } finally {
+      await iterator.close()
+    }
+  }
+
+  /** Applies every operation or none, fsynced before it resolves. */
+  async batch(operations: readonly StorageOperation[]): Promise<void> {
+    const db = this.#openDb()
+    assertOperations(operations)
+    if (operations.length === 0) return
+    try {
+      await db.batch(
+        operations.map((operation) =>
+          operation.type === 'put'
+            ? { type: 'put' as const, key: operation.key, value: operation.value }
+            : { type: 'del' as const, key: operation.key }
+        ),
+        { sync: true }
+      )
+    } catch (error) {
+      throw this.#operationError('write to', error)
+    }
+  }
+
+  /**
+   * Asks LevelDB to compact its tables now, so that deleted keys stop taking space. LevelDB would do
+   * it on its own schedule, which for a small, quiet database can be never.
+   */
+  async reclaim(): Promise<void> {
+    const db = this.#openDb()
+    try {
+      // `level` types the browser build too; in Node it is classic-level, which has compactRange.
+      const native = db as unknown as { compactRange?: (start: string, end: string) => Promise<void> }
+      await native.compactRange?.('', '\u{10ffff}')
+    } catch (error) {
+      throw this.#operationError('write to', error)
+    }
+  }
+
+  /** The summed size of the files in the LevelDB directory. */
+  async size(): Promise<number> {
+    this.#openDb()
+    try {
+      const names = await readdir(this.#path)
+      const sizes = await Promise.all(
+        names.map(async (name) => {
+          try {
+            return (await stat(join(this.#path, name))).size
+          } catch (error) {
+            // Compaction deletes table and log files at any moment; a file gone since readdir takes no space.
+            if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0
+            throw error
+          }
+        })
+      )
+      return sizes.reduce((total, size) => total + size, 0)
+    } catch (error) {
+      throw storageError(`cannot measure data directory ${this.#path}`, error)
+    }
+  }
+
+  #serialize(step: () => Promise<void>): Promise<void> {
+    const run = this.#lifecycle.then(step)
+    // The caller gets the failure through `run`; the chain only has to keep going.
+    this.#lifecycle = run.catch(() => undefined)
+    return run
+  }
+
+  #openDb(): Database {
+    if (this.#status !== 'open' || this.#db === undefined) {
+      throw new RegsyncError(ErrorCodes.NOT_OPEN, `data directory ${this.#path} is ${this.#status}`)
+    }
+    return this.#db
+  }
+
+  /** A failure during a read or write; one that a concurrent close caused reads as NOT_OPEN. */
+  #operationError(verb: 'read' | 'write to', error: unknown): RegsyncError {
+    if (this.#status !== 'open') {
+      return new RegsyncError(ErrorCodes.NOT_OPEN, `data directory ${this.#path} is ${this.#status}`, {
+        cause: error
+      })
+    }
+    return storageError(`cannot ${verb} data directory ${this.#path}`, error)
+  }
+}
+
+/** Maps a failed `open()`: LEVEL_LOCKED (another process or instance) to DATA_LOCKED, the rest to STORAGE. */
+function openError(path: string, error: unknown): RegsyncError {
+  const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause
+  if (cause?.code === 'LEVEL_LOCKED') {
+    return new RegsyncError(ErrorCodes.DATA_LOCKED, `data directory ${path} is locked by another process`, {
+      cause: error
+    })
+  }
+  return storageError(`cannot open data directory ${path}`, error)
+}
+
+/** A STORAGE error whose message ends with the innermost reason LevelDB or the OS gave. */
+function storageError(message: string, error: unknown): RegsyncError {
+  return new RegsyncError(ErrorCodes.STORAGE, `${message}: ${reason(error)}`, { cause: error })
+}
+
+function reason(error: unknown): string {
+  let innermost = error
+  while (innermost instanceof Error && innermost.cause instanceof Error) innermost = innermost.cause
+  return innermost instanceof Error ? innermost.message : String(innermost)
+}
+
+/**
+ * The least string above every string that starts with `prefix`, by code point: the prefix with
+ * its last code point incremented. `undefined` when no such string exists (empty prefix, or only
+ * U+10FFFF). Appending `'\uffff'` is not enough: UTF-8 puts U+10000 and above after it.
+ */
+function prefixEnd(prefix: string): string | undefined {
+  const codePoints = Array.from(prefix, (char) => char.codePointAt(0) as number)
+  while (codePoints.length > 0) {
+    const last = codePoints.pop() as number
+    if (last < 0x10ffff) {
+      // Skip the surrogate block: those are not code points a key can hold.
+      codePoints.push(last === 0xd7ff ? 0xe000 : last + 1)
+      return String.fromCodePoint(...codePoints)
+    }
+  }
+  return undefined
+}
+
+/** Compares well-formed strings by code point, which is LevelDB's UTF-8 byte order. */
+function compareKeys(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
+}
+
+/** A plain Uint8Array view of a Buffer from LevelDB, so callers do not meet Buffer's `slice` semantics. */
+function plain(value: Uint8Array): Uint8Array {
+  return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
+}
+
+/** Matches a lone surrogate, which UTF-8 cannot encode: LevelDB would store U+FFFD instead. */
+const LONE_SURROGATE = /\p{Surrogate}/u
+
+function assertKey(key: unknown, name: string): asserts key is string {
+  if (typeof key !== 'string') throw new TypeError(`${name} must be a string`)
+  if (LONE_SURROGATE.test(key)) throw new TypeError(`${name} must be well-formed UTF-16`)
+}
+
+/** Validates the whole batch before any of it reaches LevelDB. */
+function assertOperations(operations: readonly StorageOperation[]): void {
+  if (!Array.isArray(operations)) throw new TypeError('operations must be an array')
+  for (const [i, operation] of operations.entries()) {
+    const op: unknown = operation
+    if (typeof op !== 'object' || op === null) throw new TypeError(`operations[${i}] must be an object`)
+    const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown }
+    assertKey(key, `operations[${i}].key`)
+    if (type === 'put') {
+      if (!(value instanceof Uint8Array)) throw new TypeError(`operations[${i}].value must be a Uint8Array`)
+    } else if (type !== 'del') {
+      throw new TypeError(`operations[${i}].type must be 'put' or 'del'`)
+    }
+  }
+}
