@@ -1,0 +1,1109 @@
+/**
+ * A replica: one node's Yjs document of the registry, kept in step with a services directory
+ * and persisted through a storage adapter. It knows no sockets, no argv and no file system: the
+ * directory, the watcher and the storage come in as ports.
+ *
+ * All changes go through one queue (`#drain`). A round of the queue:
+ *
+ * 1. applies queued peer updates and API operations to the document (the observer marks the paths
+ *    they touch and journals values that lost to concurrent writes);
+ * 2. reads every marked path from disk (stat first, bytes only when the stat moved) and decides it
+ *    with {@link decide};
+ * 3. applies all local changes in one transaction;
+ * 4. commits the round's updates, index changes and journal entries in one batch;
+ * 5. hands the updates on (`update` event), then writes or removes files, then records the new bases.
+ *
+ * A crash between any two steps is safe: the index keeps the hash of what is on disk, so the next
+ * start sees which side moved.
+ */
+import * as Y from 'yjs'
+import { ObservableV2 } from 'lib0/observable'
+import { encodeLeaf, decodeLeaf } from './codec/canonicalJson.js'
+import { formatOf, isDefinitionRoot, parseDefinition } from './codec/codec.js'
+import { isNumberValue, isTaggedValue } from './value.js'
+import type { Definition } from './document/registryDocument.js'
+import {
+  applyChange,
+  createEntry,
+  entryAt,
+  filesOf,
+  isTombstone,
+  readNode,
+  setField
+} from './document/registryDocument.js'
+import { materialize } from './document/materialize.js'
+import { ErrorCodes, RegsyncError } from './errors.js'
+import { decodeText, encodeText, hashBytes, hashText } from './hash.js'
+import { concurrentLoser } from './journal/conflicts.js'
+import type { JournalEntry, JournalKind } from './journal/JournalEntry.js'
+import { mapLimit } from './mapLimit.js'
+import { asOrigin, describeOrigin } from './origin.js'
+import type { TransactionOrigin } from './origin.js'
+import { pathProblem, toRelativePath } from './paths.js'
+import type { DirectoryAdapter, FileStat } from './ports/DirectoryAdapter.js'
+import { sameStat } from './ports/DirectoryAdapter.js'
+import type { Logger } from './ports/Logger.js'
+import { silentLogger } from './ports/Logger.js'
+import type { StorageAdapter } from './ports/StorageAdapter.js'
+import type { Watcher } from './ports/Watcher.js'
+import { decide } from './reconcile/decide.js'
+import type { Decision, DiskState, DocState } from './reconcile/decide.js'
+import { ReplicaStore } from './storage/ReplicaStore.js'
+import type { IndexRecord } from './storage/ReplicaStore.js'
+
+/** Options of a {@link Replica}. */
+export interface ReplicaOptions {
+  readonly storage: StorageAdapter
+  readonly directory: DirectoryAdapter
+  /** Reports changed paths; without one, only rescans and API calls notice disk changes. */
+  readonly watcher?: Watcher | undefined
+  readonly logger?: Logger | undefined
+  /** Full rescan period in ms; 0 turns it off. Default 60 000, CAS's own reload interval. */
+  readonly rescanIntervalMs?: number | undefined
+  /** Files larger than this are not imported. Default 1 MiB; the largest real definitions are ~30 KB. */
+  readonly maxFileBytes?: number | undefined
+  /**
+   * Import the directory when the replica opens. Default true. A node that joins a cluster with a
+   * fresh data dir sets it false, syncs first, then calls {@link Replica.rescan}: otherwise a stale
+   * file it imports would be a new set, which beats the cluster's older delete.
+   */
+  readonly importOnOpen?: boolean | undefined
+  /** Wall clock, for journal timestamps and settle checks. */
+  readonly now?: (() => number) | undefined
+}
+
+/** Lifecycle states, as abstract-level has them. */
+export type ReplicaStatus = 'opening' | 'open' | 'closing' | 'closed'
+
+/** A change to a file, reported once the disk shows it. */
+export interface FileChange {
+  readonly path: string
+  readonly kind: 'put' | 'delete'
+  /** Where the change came from: `disk` (a local edit), `api`, `peer:<id>`, `restore:<id>`. */
+  readonly from: string
+}
+
+/** A file that is on disk but not replicated, and why. */
+export interface FileProblem {
+  readonly path: string
+  readonly code: string
+  readonly message: string
+  readonly since: number
+}
+
+/** Events of a {@link Replica}. */
+export type ReplicaEvents = {
+  /** A file was written, imported or removed. */
+  change: (change: FileChange) => void
+  /** A document update was persisted and may be sent on. */
+  update: (update: Uint8Array, origin: TransactionOrigin | undefined) => void
+  /** A file could not be imported (I7), or became importable again (`problem` undefined). */
+  problem: (path: string, problem: FileProblem | undefined) => void
+  /** Something failed that the replica survives (a directory that cannot be read, a failed write). */
+  error: (error: Error) => void
+}
+
+/** 50 ms: chokidar drops a second `change` on a path within this window, so look again after it. */
+const RECHECK_MS = 60
+/** YAML has no end marker, so a torn write can parse: a YAML file is imported once it is this old. */
+const YAML_SETTLE_MS = 40
+/** After a parse error, look again this soon in case the writer was mid-write. */
+const PARSE_RETRY_MS = 100
+/** Reads in flight during a scan. */
+const IO_CONCURRENCY = 32
+/** Compact the update log after this many updates or bytes. */
+const COMPACT_UPDATES = 2000
+const COMPACT_BYTES = 256 * 1024
+
+interface QueuedUpdate {
+  readonly update: Uint8Array
+  readonly origin: TransactionOrigin
+  readonly resolve: () => void
+  readonly reject: (error: Error) => void
+}
+
+interface QueuedOperation {
+  readonly run: () => void
+  readonly resolve: () => void
+  readonly reject: (error: Error) => void
+}
+
+/** What phase 2 of a round found out about one path. */
+interface PathPlan {
+  readonly path: string
+  readonly decision: Decision
+  readonly stat: FileStat | undefined
+  readonly diskHash: string | undefined
+  readonly text: string | undefined
+  readonly parsed: Definition | undefined
+}
+
+interface Write {
+  readonly path: string
+  readonly text: string
+  readonly hash: string
+  /** The stat the file had when it was read; the write is skipped if it moved since. */
+  readonly expect: FileStat | undefined
+  readonly from: string
+}
+
+interface Removal {
+  readonly path: string
+  readonly expect: FileStat | undefined
+  readonly deletedHash: string | undefined
+  readonly from: string
+}
+
+/** One node's replica of the registry. */
+export class Replica extends ObservableV2<ReplicaEvents> {
+  readonly #store: ReplicaStore
+  readonly #directory: DirectoryAdapter
+  readonly #watcher: Watcher | undefined
+  readonly #log: Logger
+  readonly #rescanIntervalMs: number
+  readonly #maxFileBytes: number
+  readonly #importOnOpen: boolean
+  readonly #now: () => number
+
+  #status: ReplicaStatus | 'new' = 'new'
+  #doc: Y.Doc = new Y.Doc()
+  #nodeId = ''
+  readonly #index = new Map<string, IndexRecord>()
+  /** The text whose hash is the path's base, when known: the base of a three-way merge. */
+  readonly #texts = new Map<string, string>()
+  /** Paths whose document state moved since their base was recorded. */
+  readonly #docDirty = new Set<string>()
+  readonly #problems = new Map<string, FileProblem & { hash: string | undefined }>()
+  /** Paths that failed to parse once and get one more look before they count as bad. */
+  readonly #retrying = new Set<string>()
+
+  // The queue.
+  readonly #dirty = new Set<string>()
+  #fullScan = false
+  #remote: QueuedUpdate[] = []
+  #operations: QueuedOperation[] = []
+  #draining: Promise<void> | undefined
+  #idleWaiters: Array<() => void> = []
+  readonly #timers = new Set<ReturnType<typeof setTimeout>>()
+  #rescanTimer: ReturnType<typeof setInterval> | undefined
+
+  // Collected during a round.
+  #roundUpdates: Array<{ update: Uint8Array; origin: TransactionOrigin | undefined }> = []
+  #roundJournal: JournalEntry[] = []
+  #roundChanges: FileChange[] = []
+  #journalCounter = 0
+  #lastError: { at: number; message: string } | undefined
+
+  constructor(options: ReplicaOptions) {
+    super()
+    if (typeof options !== 'object' || options === null) throw new TypeError('options must be an object')
+    if (options.storage === undefined) throw new TypeError('options.storage is required')
+    if (options.directory === undefined) throw new TypeError('options.directory is required')
+    this.#store = new ReplicaStore(options.storage)
+    this.#directory = options.directory
+    this.#watcher = options.watcher
+    this.#log = options.logger ?? silentLogger
+    this.#rescanIntervalMs = options.rescanIntervalMs ?? 60_000
+    this.#maxFileBytes = options.maxFileBytes ?? 1024 * 1024
+    this.#importOnOpen = options.importOnOpen ?? true
+    this.#now = options.now ?? Date.now
+    if (!Number.isInteger(this.#rescanIntervalMs) || this.#rescanIntervalMs < 0) {
+      throw new TypeError('options.rescanIntervalMs must be a non-negative integer')
+    }
+    if (!Number.isInteger(this.#maxFileBytes) || this.#maxFileBytes <= 0) {
+      throw new TypeError('options.maxFileBytes must be a positive integer')
+    }
+  }
+
+  /** `opening`, `open`, `closing` or `closed`. */
+  get status(): ReplicaStatus | 'new' {
+    return this.#status
+  }
+
+  /** The Yjs document. Network adapters read and sync it; edit it only through this class. */
+  get doc(): Y.Doc {
+    return this.#doc
+  }
+
+  /** This node's stable id, kept in the data dir across restarts (unlike the Yjs clientID). */
+  get nodeId(): string {
+    return this.#nodeId
+  }
+
+  /** The services directory, for logs. */
+  get location(): string {
+    return this.#directory.location
+  }
+
+  /** The last error the replica survived, for status pages. */
+  get lastError(): { at: number; message: string } | undefined {
+    return this.#lastError
+  }
+
+  /** Loads the document and the index, starts the watcher, and imports the directory. */
+  async open(): Promise<void> {
+    if (this.#status !== 'new') throw new RegsyncError(ErrorCodes.NOT_OPEN, `cannot open a replica that is ${this.#status}`)
+    this.#status = 'opening'
+    try {
+      const loaded = await this.#store.load()
+      Y.transact(
+        this.#doc,
+        () => {
+          if (loaded.snapshot !== undefined) Y.applyUpdate(this.#doc, loaded.snapshot)
+          for (const update of loaded.updates) Y.applyUpdate(this.#doc, update)
+        },
+        { source: 'storage' } satisfies TransactionOrigin
+      )
+      // A clientID must never be reused across starts: two lives of one node would write
+      // conflicting items under one id. Yjs picks a random one; make sure it is unused here.
+      while (this.#doc.store.clients.has(this.#doc.clientID)) this.#doc.clientID = randomClientId()
+      for (const [path, record] of loaded.index) {
+        this.#index.set(path, record)
+        if (record.pending !== undefined) this.#docDirty.add(path)
+      }
+      this.#nodeId = loaded.nodeId ?? randomNodeId()
+      if (loaded.nodeId === undefined) await this.#store.initialize(this.#nodeId)
+      this.#fillTextCache()
+      this.#doc.on('update', this.#onUpdate)
+      filesOf(this.#doc).observeDeep(this.#onFilesChanged)
+      this.#status = 'open'
+      if (this.#watcher !== undefined) {
+        await this.#watcher.start({
+          onPath: (path) => this.#onWatcherPath(path),
+          onError: (error) => this.#reportError('watcher failed', error)
+        })
+      }
+      if (this.#importOnOpen) {
+        await this.rescan()
+      } else {
+        // Files the document changed while the node was down are still written.
+        for (const path of this.#docDirty) this.#dirty.add(path)
+        await this.#whenIdle()
+      }
+      if (this.#rescanIntervalMs > 0) {
+        this.#rescanTimer = setInterval(() => {
+          this.#fullScan = true
+          this.#schedule()
+        }, this.#rescanIntervalMs)
+        this.#rescanTimer.unref?.()
+      }
+      this.#log.info(
+        { dir: this.#directory.location, nodeId: this.#nodeId, files: this.list().length },
+        'replica open'
+      )
+    } catch (error) {
+      this.#status = 'closing'
+      await this.#shutdown()
+      throw error
+    }
+  }
+
+  /** Reads the whole directory again and reconciles every path. Resolves when done. */
+  async rescan(): Promise<void> {
+    this.#assertOpen()
+    this.#fullScan = true
+    this.#schedule()
+    await this.#whenIdle()
+  }
+
+  /** Live paths, sorted. */
+  list(): string[] {
+    const files = filesOf(this.#doc)
+    const paths: string[] = []
+    for (const [path, entry] of files.entries()) if (entry instanceof Y.Map) paths.push(path)
+    return paths.sort()
+  }
+
+  /** The bytes every node writes for `path`, as text, or `undefined` if there is no such file. */
+  get(path: string): string | undefined {
+    const entry = entryAt(filesOf(this.#doc), path)
+    return entry === undefined ? undefined : materialize(path, entry)
+  }
+
+  /**
+   * Creates or replaces a definition. The content must parse; only the fields that differ from
+   * the current definition are written, so concurrent edits of other fields survive. Resolves once
+   * the change is persisted and on disk.
+   */
+  async put(path: string, content: string | Uint8Array): Promise<void> {
+    this.#assertOpen()
+    const relative = toRelativePath(path)
+    const text = typeof content === 'string' ? content : decodeText(content)
+    if (text === undefined) throw new RegsyncError(ErrorCodes.PARSE, `${path}: not UTF-8`)
+    if (encodeText(text).byteLength > this.#maxFileBytes) {
+      throw new RegsyncError(ErrorCodes.TOO_LARGE, `${path}: larger than the limit of ${this.#maxFileBytes} bytes`)
+    }
+    const definition = parseDefinitionOf(relative, text)
+    await this.#enqueue(() => this.#putDefinition(relative, definition, text, { source: 'api' }))
+  }
+
+  /** Deletes a definition everywhere. Resolves `false` if there was no such file. */
+  async delete(path: string): Promise<boolean> {
+    this.#assertOpen()
+    const relative = toRelativePath(path)
+    let existed = false
+    await this.#enqueue(() => {
+      const files = filesOf(this.#doc)
+      existed = entryAt(files, relative) !== undefined
+      if (existed) Y.transact(this.#doc, () => files.delete(relative), { source: 'api' } satisfies TransactionOrigin)
+    })
+    return existed
+  }
+
+  /** Every journal entry, oldest first. */
+  async journal(): Promise<JournalEntry[]> {
+    this.#assertOpen()
+    return this.#store.journal()
+  }
+
+  /**
+   * Puts a journaled value back. A lost field is set again on the current definition; a lost or
+   * deleted file is written again. The restore is a new local write, so it replicates.
+   */
+  async restore(entryId: string): Promise<void> {
+    this.#assertOpen()
+    const entry = await this.#store.journalEntry(entryId)
+    if (entry === undefined) throw new RegsyncError(ErrorCodes.JOURNAL_NOT_FOUND, `no journal entry ${entryId}`)
+    const origin: TransactionOrigin = { source: 'restore', entryId }
+    const path = toRelativePath(entry.path)
+    if (entry.kind === 'field' && entry.field !== undefined && entry.value !== undefined) {
+      const field = entry.field
+      const value = decodeLeaf(entry.value)
+      const bytes = entry.bytes
+      await this.#enqueue(() => {
+        const current = entryAt(filesOf(this.#doc), path)
+        if (current !== undefined) {
+          Y.transact(this.#doc, () => setField(current, field, value), origin)
+        } else if (bytes !== undefined) {
+          this.#putDefinition(path, parseDefinitionOf(path, bytes), bytes, origin)
+        } else {
+          throw new RegsyncError(ErrorCodes.NOT_FOUND, `${path} no longer exists and the entry holds no file to restore`)
+        }
+      })
+      return
+    }
+    if (entry.bytes === undefined) throw new RegsyncError(ErrorCodes.JOURNAL_NOT_FOUND, `journal entry ${entryId} holds no bytes`)
+    const text = entry.bytes
+    const definition = parseDefinitionOf(path, text)
+    await this.#enqueue(() => this.#putDefinition(path, definition, text, origin))
+  }
+
+  /** Applies an update from a peer. Resolves once it is persisted and on disk; rejects if it is malformed. */
+  applyUpdate(update: Uint8Array, origin: TransactionOrigin): Promise<void> {
+    this.#assertOpen()
+    return new Promise((resolve, reject) => {
+      this.#remote.push({ update, origin, resolve, reject })
+      this.#schedule()
+    })
+  }
+
+  /** Files that are on disk but not replicated, and why. */
+  problems(): FileProblem[] {
+    return [...this.#problems.values()].map(({ hash: _hash, ...problem }) => problem)
+  }
+
+  /** Resolves when the queue is empty: every known change is persisted and on disk. */
+  async settled(): Promise<void> {
+    this.#assertOpen()
+    await this.#whenIdle()
+  }
+
+  /** Bytes the storage takes, where the adapter can tell. */
+  async storageSize(): Promise<number | undefined> {
+    return this.#store.size()
+  }
+
+  /** Compacts the update log now. */
+  async compact(): Promise<void> {
+    this.#assertOpen()
+    await this.#enqueue(() => {})
+    await this.#store.compact(Y.encodeStateAsUpdate(this.#doc))
+  }
+
+  /** Stops the watcher and timers, finishes queued work, and closes the storage. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#status === 'closed' || this.#status === 'closing') {
+      await this.#whenIdle()
+      return
+    }
+    if (this.#status === 'new') {
+      this.#status = 'closed'
+      return
+    }
+    this.#status = 'closing'
+    await this.#shutdown()
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close()
+  }
+
+  async #shutdown(): Promise<void> {
+    if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer)
+    for (const timer of this.#timers) clearTimeout(timer)
+    this.#timers.clear()
+    this.#resolveIfIdle()
+    try {
+      await this.#watcher?.close()
+    } catch (error) {
+      this.#reportError('closing the watcher failed', error)
+    }
+    await this.#whenIdle()
+    try {
+      // Leave a compact log behind: the next start reads one snapshot instead of many updates.
+      if (this.#store.updatesSinceSnapshot > 1) await this.#store.compact(Y.encodeStateAsUpdate(this.#doc))
+    } catch (error) {
+      this.#reportError('compacting the update log failed', error)
+    }
+    try {
+      await this.#store.close()
+    } finally {
+      this.#doc.off('update', this.#onUpdate)
+      this.#doc.destroy()
+      this.#status = 'closed'
+      this.#log.info({ dir: this.#directory.location }, 'replica closed')
+    }
+  }
+
+  #assertOpen(): void {
+    if (this.#status !== 'open') throw new RegsyncError(ErrorCodes.NOT_OPEN, `replica is ${this.#status}`)
+  }
+
+  #fillTextCache(): void {
+    const files = filesOf(this.#doc)
+    for (const [path, record] of this.#index) {
+      if (record.base === undefined || this.#docDirty.has(path)) continue
+      const entry = entryAt(files, path)
+      if (entry === undefined) continue
+      const text = entry.get('text')
+      if (text instanceof Y.Text) {
+        const value = text.toString()
+        if (hashText(value) === record.base) this.#texts.set(path, value)
+      }
+    }
+  }
+
+  // ---- events in -----------------------------------------------------------------------------
+
+  #onWatcherPath(path: string): void {
+    if (this.#status !== 'open' || pathProblem(path) !== undefined) return
+    this.#log.debug({ path }, 'watcher reported a change')
+    this.#dirty.add(path)
+    this.#schedule()
+    this.#later(RECHECK_MS, () => this.#dirty.add(path))
+  }
+
+  readonly #onUpdate = (update: Uint8Array, origin: unknown): void => {
+    const typed = asOrigin(origin)
+    if (typed?.source === 'storage') return
+    this.#roundUpdates.push({ update, origin: typed })
+  }
+
+  readonly #onFilesChanged = (events: Array<Y.YEvent<Y.AbstractType<unknown>>>, transaction: Y.Transaction): void => {
+    const origin = asOrigin(transaction.origin)
+    if (origin?.source === 'storage') return
+    const fromDisk = origin?.source === 'disk'
+    const files = filesOf(this.#doc)
+    const from = describeOrigin(origin)
+    for (const event of events) {
+      if (event.target === files) {
+        for (const [path, change] of event.changes.keys) {
+          if (!fromDisk) this.#markDocChanged(path)
+          if (change.action === 'delete' && origin?.source === 'peer') {
+            this.#journal('delete', path, { bytes: this.#texts.get(path), from })
+          } else if (change.action === 'update' && concurrentLoser(files, path, transaction) !== undefined) {
+            this.#journal('create', path, { bytes: this.#texts.get(path), from })
+          }
+        }
+        continue
+      }
+      const path = event.path[0]
+      if (typeof path !== 'string') continue
+      if (!fromDisk) this.#markDocChanged(path)
+      if (!(event.target instanceof Y.Map) || event.path[1] !== 'body') continue
+      const fieldPrefix = event.path.slice(2).map(String)
+      for (const [key, change] of event.changes.keys) {
+        if (change.action !== 'update') continue
+        if (concurrentLoser(event.target, key, transaction) === undefined) continue
+        const old = change.oldValue as unknown
+        this.#journal('field', path, {
+          field: [...fieldPrefix, key],
+          value: old instanceof Y.Map ? undefined : encodeLeaf(readNode(old)),
+          bytes: this.#texts.get(path),
+          from
+        })
+      }
+    }
+  }
+
+  #markDocChanged(path: string): void {
+    if (pathProblem(path) !== undefined) return
+    this.#docDirty.add(path)
+    this.#dirty.add(path)
+  }
+
+  #journal(
+    kind: JournalKind,
+    path: string,
+    details: { field?: string[]; value?: string | undefined; bytes?: string | undefined; from: string }
+  ): void {
+    const at = this.#now()
+    const id = `${String(at).padStart(13, '0')}-${this.#nodeId.slice(0, 8)}-${(this.#journalCounter++).toString(36).padStart(4, '0')}`
+    const entry: JournalEntry = {
+      id,
+      at,
+      path,
+      kind,
+      from: details.from,
+      ...(details.field !== undefined ? { field: details.field } : {}),
+      ...(details.value !== undefined ? { value: details.value } : {}),
+      ...(details.bytes !== undefined ? { bytes: details.bytes } : {})
+    }
+    this.#roundJournal.push(entry)
+    this.#log.warn(
+      { path, kind, field: details.field?.join('.'), from: details.from, journalId: id },
+      `a value of ${path} lost (${kind}) and went to the journal`
+    )
+  }
+
+  // ---- the queue -----------------------------------------------------------------------------
+
+  #enqueue(run: () => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#operations.push({ run, resolve, reject })
+      this.#schedule()
+    })
+  }
+
+  /** Runs `action` after `ms`, then a round. Pending timers count as work for {@link settled}. */
+  #later(ms: number, action: () => void): void {
+    const timer = setTimeout(() => {
+      this.#timers.delete(timer)
+      if (this.#status === 'open') action()
+      this.#schedule()
+      this.#resolveIfIdle()
+    }, ms)
+    timer.unref?.()
+    this.#timers.add(timer)
+  }
+
+  #hasWork(): boolean {
+    return this.#fullScan || this.#dirty.size > 0 || this.#remote.length > 0 || this.#operations.length > 0
+  }
+
+  #schedule(): void {
+    if (this.#draining !== undefined || !this.#hasWork()) return
+    this.#draining = this.#drain().finally(() => {
+      this.#draining = undefined
+      if (this.#hasWork() && this.#status !== 'closed') this.#schedule()
+      else this.#resolveIfIdle()
+    })
+  }
+
+  #resolveIfIdle(): void {
+    if (this.#draining !== undefined || this.#hasWork() || this.#timers.size > 0) return
+    const waiters = this.#idleWaiters
+    this.#idleWaiters = []
+    for (const resolve of waiters) resolve()
+  }
+
+  #whenIdle(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#idleWaiters.push(resolve)
+      this.#schedule()
+      this.#resolveIfIdle()
+    })
+  }
+
+  async #drain(): Promise<void> {
+    // Yield once so that a burst of events lands in one round.
+    await new Promise((resolve) => setImmediate(resolve))
+    const remote = this.#remote
+    const operations = this.#operations
+    this.#remote = []
+    this.#operations = []
+    try {
+      await this.#round(remote, operations)
+      for (const item of remote) item.resolve()
+      for (const item of operations) item.resolve()
+    } catch (error) {
+      const failure = error instanceof Error ? error : new Error(String(error))
+      this.#reportError('a reconcile round failed', failure)
+      for (const item of remote) item.reject(failure)
+      for (const item of operations) item.reject(failure)
+    }
+  }
+
+  async #round(remote: QueuedUpdate[], operations: QueuedOperation[]): Promise<void> {
+    const started = performance.now()
+    this.#roundUpdates = []
+    this.#roundJournal = []
+    this.#roundChanges = []
+
+    // 1. Peer updates and API operations.
+    for (const item of remote) {
+      try {
+        Y.applyUpdate(this.#doc, item.update, item.origin)
+      } catch (error) {
+        item.reject(new RegsyncError(ErrorCodes.PARSE, `malformed update from ${describeOrigin(item.origin)}`, { cause: error }))
+      }
+    }
+    for (const item of operations) {
+      try {
+        item.run()
+      } catch (error) {
+        item.reject(error instanceof Error ? error : new Error(String(error)))
+      }
+    }
+
+    // 2. Read and decide every marked path.
+    if (this.#fullScan) {
+      this.#fullScan = false
+      await this.#markEverything()
+    }
+    const paths = [...this.#dirty]
+    this.#dirty.clear()
+    const plans = (await mapLimit(paths, IO_CONCURRENCY, (path) => this.#plan(path))).filter(
+      (plan): plan is PathPlan => plan !== undefined
+    )
+    const planned = performance.now()
+
+    // 3. Local changes, in one transaction.
+    const files = filesOf(this.#doc)
+    const indexChanges = new Map<string, IndexRecord | undefined>()
+    const writes: Write[] = []
+    const removals: Removal[] = []
+    const setIndex = (path: string, record: IndexRecord | undefined): void => {
+      if (record === undefined) this.#index.delete(path)
+      else this.#index.set(path, record)
+      indexChanges.set(path, record)
+    }
+    /** Paths created from the file's own text: they materialize to it, no need to check. */
+    const created = new Set<string>()
+    Y.transact(
+      this.#doc,
+      () => {
+        for (const plan of plans) {
+          const { path, decision } = plan
+          if (decision.kind === 'import' && plan.parsed !== undefined && plan.text !== undefined) {
+            const entry = entryAt(files, path)
+            if (entry === undefined) {
+              createEntry(files, path, plan.parsed, plan.text)
+              created.add(path)
+            } else {
+              applyChange(entry, this.#baseDefinition(path), plan.parsed, plan.text)
+            }
+          } else if (decision.kind === 'delete') {
+            files.delete(path)
+          }
+        }
+      },
+      { source: 'disk' } satisfies TransactionOrigin
+    )
+
+    // 4. What each path needs now.
+    for (const plan of plans) {
+      const { path, decision } = plan
+      const record = this.#index.get(path)
+      switch (decision.kind) {
+        case 'none':
+          if (plan.stat !== undefined && record?.base !== undefined && (!sameStat(plan.stat, record.stat) || record.pending !== undefined)) {
+            setIndex(path, { base: record.base, stat: plan.stat })
+          }
+          this.#docDirty.delete(path)
+          break
+        case 'write':
+        case 'adopt': {
+          const text = this.#materialize(path)
+          if (text === undefined) break
+          const hash = hashText(text)
+          if (decision.kind === 'adopt' && plan.diskHash === hash) {
+            this.#recordBase(path, hash, text, plan.stat, setIndex)
+            break
+          }
+          if (decision.kind === 'adopt' && plan.text !== undefined) {
+            this.#journal('adopt', path, { bytes: plan.text, from: 'cluster' })
+          }
+          writes.push({ path, text, hash, expect: plan.stat, from: describeDocSource(path, this.#docDirty) })
+          setIndex(path, { ...baseOnly(record), pending: hash })
+          break
+        }
+        case 'import': {
+          if (created.has(path) && plan.text !== undefined && plan.diskHash !== undefined) {
+            this.#roundChanges.push({ path, kind: 'put', from: 'disk' })
+            this.#recordBase(path, plan.diskHash, plan.text, plan.stat, setIndex)
+            this.#clearProblem(path)
+            break
+          }
+          const text = this.#materialize(path)
+          if (text === undefined) break
+          const hash = hashText(text)
+          this.#roundChanges.push({ path, kind: 'put', from: 'disk' })
+          if (hash === plan.diskHash) {
+            this.#recordBase(path, hash, text, plan.stat, setIndex)
+          } else {
+            // Merged with changes the disk had not seen: write the merge back.
+            writes.push({ path, text, hash, expect: plan.stat, from: 'merge' })
+            setIndex(path, { ...baseOnly(record), pending: hash })
+          }
+          this.#clearProblem(path)
+          break
+        }
+        case 'delete':
+          setIndex(path, { deleted: record?.base })
+          this.#texts.delete(path)
+          this.#docDirty.delete(path)
+          this.#roundChanges.push({ path, kind: 'delete', from: 'disk' })
+          break
+        case 'forget':
+          setIndex(path, { deleted: record?.base })
+          this.#texts.delete(path)
+          this.#docDirty.delete(path)
+          break
+        case 'remove':
+          removals.push({ path, expect: plan.stat, deletedHash: record?.base ?? plan.diskHash, from: 'cluster' })
+          break
+        case 'stale':
+          if (!decision.known) this.#journal('stale', path, { bytes: plan.text, from: 'cluster' })
+          this.#log.warn({ path }, `${path} was deleted in the cluster: removing the stale copy from disk`)
+          removals.push({ path, expect: plan.stat, deletedHash: plan.diskHash, from: 'cluster' })
+          break
+        case 'deleteWins':
+          this.#journal('deleteWins', path, { bytes: plan.text, from: 'cluster' })
+          removals.push({ path, expect: plan.stat, deletedHash: plan.diskHash, from: 'cluster' })
+          break
+      }
+    }
+
+    // 5. Persist, then hand the updates on, then touch the disk.
+    const updates = this.#roundUpdates
+    const journal = this.#roundJournal
+    this.#roundUpdates = []
+    this.#roundJournal = []
+    const decided = performance.now()
+    await this.#store.commit({ updates: updates.map((u) => u.update), index: indexChanges, journal })
+    const committed = performance.now()
+    for (const { update, origin } of updates) this.emit('update', [update, origin])
+
+    const finalIndex = new Map<string, IndexRecord | undefined>()
+    const setFinal = (path: string, record: IndexRecord | undefined): void => {
+      if (record === undefined) this.#index.delete(path)
+      else this.#index.set(path, record)
+      finalIndex.set(path, record)
+    }
+    await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, setFinal))
+    await mapLimit(removals, IO_CONCURRENCY, (removal) => this.#remove(removal, setFinal))
+    if (finalIndex.size > 0) await this.#store.commit({ index: finalIndex })
+
+    for (const change of this.#roundChanges) this.emit('change', [change])
+    this.#roundChanges = []
+    this.#log.debug(
+      {
+        remote: remote.length,
+        operations: operations.length,
+        paths: paths.length,
+        writes: writes.length,
+        removals: removals.length,
+        readMs: round1(planned - started),
+        applyMs: round1(decided - planned),
+        commitMs: round1(committed - decided),
+        writeMs: round1(performance.now() - committed)
+      },
+      'reconcile round'
+    )
+
+    if (this.#store.shouldCompact(COMPACT_UPDATES, COMPACT_BYTES)) {
+      await this.#store.compact(Y.encodeStateAsUpdate(this.#doc))
+    }
+  }
+
+  async #markEverything(): Promise<void> {
+    try {
+      for (const file of await this.#directory.list()) {
+        if (pathProblem(file.path) === undefined) this.#dirty.add(file.path)
+      }
+    } catch (error) {
+      this.#reportError(`cannot read the services directory ${this.#directory.location}`, error)
+      // Without a listing, a missing file cannot be told from an unreadable one: change nothing.
+      return
+    }
+    for (const path of this.#index.keys()) this.#dirty.add(path)
+    for (const path of this.list()) this.#dirty.add(path)
+  }
+
+  /** Phase 2 for one path: read what is needed and decide. */
+  async #plan(path: string): Promise<PathPlan | undefined> {
+    const record = this.#index.get(path)
+    const files = filesOf(this.#doc)
+    let stat: FileStat | undefined
+    try {
+      stat = await this.#directory.stat(path)
+    } catch (error) {
+      this.#setProblem(path, ErrorCodes.DIRECTORY, `cannot stat: ${messageOf(error)}`, undefined)
+      return undefined
+    }
+    let disk: DiskState
+    let text: string | undefined
+    let diskHash: string | undefined
+    if (stat === undefined) {
+      disk = { kind: 'absent' }
+    } else if (record?.base !== undefined && record.pending === undefined && sameStat(stat, record.stat)) {
+      diskHash = record.base
+      disk = { kind: 'present', hash: diskHash }
+    } else {
+      if (stat.size > this.#maxFileBytes) {
+        this.#setProblem(path, ErrorCodes.TOO_LARGE, `${stat.size} bytes, over the limit of ${this.#maxFileBytes}`, `size:${stat.size}`)
+        return undefined
+      }
+      let read: Awaited<ReturnType<DirectoryAdapter['read']>>
+      try {
+        read = await this.#directory.read(path)
+      } catch (error) {
+        this.#setProblem(path, ErrorCodes.DIRECTORY, `cannot read: ${messageOf(error)}`, undefined)
+        return undefined
+      }
+      if (read === undefined) {
+        disk = { kind: 'absent' }
+        stat = undefined
+      } else {
+        stat = read.stat
+        diskHash = hashBytes(read.bytes)
+        disk = { kind: 'present', hash: diskHash }
+        if (diskHash === record?.pending) {
+          // The write of the last round landed before a crash; it is the base now.
+          disk = { kind: 'present', hash: diskHash }
+        }
+        text = decodeText(read.bytes)
+      }
+    }
+
+    const entry = entryAt(files, path)
+    let doc: DocState
+    if (entry !== undefined) {
+      const known = !this.#docDirty.has(path) && record?.base !== undefined && record.pending === undefined
+      const hash = known ? record.base! : hashOrUndefined(this.#materialize(path))
+      doc = hash === undefined ? { kind: 'tombstone' } : { kind: 'live', hash }
+    } else {
+      doc = isTombstone(files, path) ? { kind: 'tombstone' } : { kind: 'unknown' }
+    }
+    const effective: IndexRecord | undefined =
+      record?.pending !== undefined && diskHash === record.pending ? { ...record, base: record.pending } : record
+    const decision = decide(disk, effective, doc)
+
+    let parsed: Definition | undefined
+    if (decision.kind === 'import') {
+      if (text === undefined) {
+        this.#setProblem(path, ErrorCodes.PARSE, 'not UTF-8 text', diskHash)
+        return undefined
+      }
+      try {
+        parsed = parseDefinitionOf(path, text)
+      } catch (error) {
+        this.#parseFailed(path, error, diskHash)
+        return undefined
+      }
+      if (formatOf(path) === 'yaml' && stat !== undefined && this.#now() - stat.mtimeMs < YAML_SETTLE_MS) {
+        // A YAML prefix parses; wait until the writer has been quiet for a moment.
+        this.#later(YAML_SETTLE_MS, () => this.#dirty.add(path))
+        return undefined
+      }
+      warnOnHazards(path, parsed, this.#log)
+    } else if (stat !== undefined && text !== undefined && (decision.kind === 'stale' || decision.kind === 'deleteWins' || decision.kind === 'adopt')) {
+      // Only fully written files are removed or journaled: a torn read would journal half a file.
+      try {
+        parseDefinitionOf(path, text)
+      } catch (error) {
+        if (decision.kind !== 'adopt') {
+          this.#parseFailed(path, error, diskHash)
+          return undefined
+        }
+      }
+    }
+    return { path, decision, stat, diskHash, text, parsed }
+  }
+
+  #parseFailed(path: string, error: unknown, hash: string | undefined): void {
+    const previous = this.#problems.get(path)
+    if (previous?.hash === hash && previous !== undefined) return
+    const message = messageOf(error)
+    const retried = this.#retrying.has(path)
+    if (!retried) {
+      // A writer may be mid-write (CAS truncates, then writes): look again before calling it bad.
+      this.#retrying.add(path)
+      this.#later(PARSE_RETRY_MS, () => this.#dirty.add(path))
+      this.#log.debug({ path, reason: message }, `${path} does not parse yet; looking again`)
+      return
+    }
+    this.#retrying.delete(path)
+    this.#setProblem(path, ErrorCodes.PARSE, message, hash)
+  }
+
+  #setProblem(path: string, code: string, message: string, hash: string | undefined): void {
+    const previous = this.#problems.get(path)
+    if (previous !== undefined && previous.hash === hash && previous.message === message) return
+    const problem = { path, code, message, since: this.#now(), hash }
+    this.#problems.set(path, problem)
+    this.#log.error(
+      { path, code, reason: message },
+      `${path} is not replicated: ${message}. The cluster keeps the last good version; fix the file and it replicates.`
+    )
+    this.emit('problem', [path, { path, code, message, since: problem.since }])
+  }
+
+  #clearProblem(path: string): void {
+    this.#retrying.delete(path)
+    if (!this.#problems.delete(path)) return
+    this.#log.info({ path }, `${path} parses again and is replicated`)
+    this.emit('problem', [path, undefined])
+  }
+
+  #baseDefinition(path: string): Definition | undefined {
+    const text = this.#texts.get(path)
+    if (text === undefined) return undefined
+    try {
+      return parseDefinitionOf(path, text)
+    } catch {
+      return undefined
+    }
+  }
+
+  #materialize(path: string): string | undefined {
+    const entry = entryAt(filesOf(this.#doc), path)
+    return entry === undefined ? undefined : materialize(path, entry)
+  }
+
+  #recordBase(
+    path: string,
+    hash: string,
+    text: string,
+    stat: FileStat | undefined,
+    setIndex: (path: string, record: IndexRecord | undefined) => void
+  ): void {
+    setIndex(path, stat === undefined ? { base: hash } : { base: hash, stat })
+    this.#texts.set(path, text)
+    this.#docDirty.delete(path)
+  }
+
+  async #write(write: Write, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
+    const { path, text, hash } = write
+    try {
+      const now = await this.#directory.stat(path)
+      if (!sameStatOrBothAbsent(now, write.expect)) {
+        // The file moved since it was read: a local edit is in flight. Merge it next round.
+        this.#dirty.add(path)
+        return
+      }
+      const stat = await this.#directory.write(path, encodeText(text))
+      setFinal(path, { base: hash, stat })
+      this.#texts.set(path, text)
+      this.#docDirty.delete(path)
+      this.#roundChanges.push({ path, kind: 'put', from: write.from })
+      this.#log.debug({ path, from: write.from }, `wrote ${path}`)
+    } catch (error) {
+      this.#reportError(`cannot write ${path}`, error)
+    }
+  }
+
+  async #remove(removal: Removal, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
+    const { path } = removal
+    try {
+      const now = await this.#directory.stat(path)
+      if (now !== undefined && !sameStatOrBothAbsent(now, removal.expect)) {
+        this.#dirty.add(path)
+        return
+      }
+      if (now !== undefined) await this.#directory.remove(path)
+      setFinal(path, { deleted: removal.deletedHash })
+      this.#texts.delete(path)
+      this.#docDirty.delete(path)
+      this.#roundChanges.push({ path, kind: 'delete', from: removal.from })
+      this.#log.debug({ path }, `removed ${path}`)
+    } catch (error) {
+      this.#reportError(`cannot remove ${path}`, error)
+    }
+  }
+
+  #putDefinition(path: string, definition: Definition, text: string, origin: TransactionOrigin): void {
+    const files = filesOf(this.#doc)
+    Y.transact(
+      this.#doc,
+      () => {
+        const entry = entryAt(files, path)
+        if (entry === undefined) createEntry(files, path, definition, text)
+        else applyChange(entry, undefined, definition, text)
+      },
+      origin
+    )
+  }
+
+  #reportError(context: string, error: unknown): void {
+    const message = `${context}: ${messageOf(error)}`
+    this.#lastError = { at: this.#now(), message }
+    this.#log.error({ err: error }, message)
+    this.emit('error', [new RegsyncError(ErrorCodes.DIRECTORY, message, { cause: error })])
+  }
+}
+
+function parseDefinitionOf(path: string, text: string): Definition {
+  const format = formatOf(path)
+  if (format === undefined) throw new RegsyncError(ErrorCodes.BAD_PATH, `${path}: not a .json, .yml or .yaml file`)
+  return parseDefinition(format, text)
+}
+
+function round1(ms: number): number {
+  return Math.round(ms * 10) / 10
+}
+
+function hashOrUndefined(text: string | undefined): string | undefined {
+  return text === undefined ? undefined : hashText(text)
+}
+
+function baseOnly(record: IndexRecord | undefined): IndexRecord {
+  if (record?.base === undefined) return {}
+  return record.stat === undefined ? { base: record.base } : { base: record.base, stat: record.stat }
+}
+
+function sameStatOrBothAbsent(a: FileStat | undefined, b: FileStat | undefined): boolean {
+  return (a === undefined && b === undefined) || sameStat(a, b)
+}
+
+function describeDocSource(path: string, dirty: Set<string>): string {
+  return dirty.has(path) ? 'cluster' : 'document'
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}
+
+function randomClientId(): number {
+  return Math.floor(Math.random() * 0xffffffff) >>> 0
+}
+
+function randomNodeId(): string {
+  const bytes = new Uint8Array(8)
+  globalThis.crypto.getRandomValues(bytes)
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
+}
+
+/**
+ * Warns about files CAS will treat differently from what their author may expect: a root that is
+ * not an object (CAS skips it), and a `Name-ID` file name whose id differs from the id inside (CAS
+ * deletes the name it computes, so a delete in CAS would leave this file behind).
+ */
+function warnOnHazards(path: string, definition: Definition, log: Logger): void {
+  if (!isDefinitionRoot(definition)) {
+    log.warn({ path }, `${path}: the root is not an object, so CAS will not load it; regsync mirrors it anyway`)
+    return
+  }
+  const match = /-(\d+)\.(json|ya?ml)$/i.exec(path)
+  if (match === null) return
+  const body = definition instanceof Map ? definition : isTaggedValue(definition) && definition.value instanceof Map ? definition.value : undefined
+  const id = body?.get('id')
+  const idText = id !== undefined && isNumberValue(id) ? id.text : typeof id === 'string' ? id : undefined
+  if (idText !== undefined && idText !== match[1]) {
+    log.warn(
+      { path, fileId: match[1], id: idText },
+      `${path}: the file name says id ${match[1]} but the definition has id ${idText}; CAS deletes by the computed name, so a delete in CAS may leave this file behind`
+    )
+  }
+}

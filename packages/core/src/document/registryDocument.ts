@@ -1,0 +1,246 @@
+/**
+ * The document model. The registry is one top-level `Y.Map` named `files`, keyed by relative path.
+ * Each entry is a `Y.Map`:
+ *
+ * - `body`: the parsed definition. Objects are nested `Y.Map`s, so concurrent edits of different
+ *   fields merge. Arrays and scalars are leaves, stored whole as their `encodeLeaf` text (numbers keep
+ *   their source text). A YAML tag on a mapping is kept under {@link TAG_KEY}.
+ * - `text`: a `Y.Text` with the exact text of the last local write. It changes by a minimal splice,
+ *   so editing one field of a large file sends a small update.
+ *
+ * A local edit becomes nested operations on the existing entry; only a create sets `files[path]`,
+ * because a concurrent set beats a delete while a nested edit loses to it (see DESIGN.md).
+ */
+import * as Y from 'yjs'
+import { decodeLeaf, encodeLeaf, valuesEqual } from '../codec/canonicalJson.js'
+import { isObjectValue, isTaggedValue, taggedValue } from '../value.js'
+import type { ObjectValue, Value } from '../value.js'
+
+/** The top-level map name. */
+export const FILES = 'files'
+/** Key of an entry's parsed body. */
+export const BODY = 'body'
+/** Key of an entry's exact text. */
+export const TEXT = 'text'
+/** Key under which a tagged mapping keeps its YAML tag. NUL cannot occur in a real key. */
+export const TAG_KEY = '\u0000tag'
+
+/** Key under which a body whose root is not an object keeps it, as one leaf. */
+export const ROOT_KEY = '\u0000root'
+
+/** The parsed root of a file: usually an object or a YAML-tagged object, but any value parses. */
+export type Definition = Value
+
+/** The registry map of a document. */
+export function filesOf(doc: Y.Doc): Y.Map<Y.Map<unknown>> {
+  return doc.getMap(FILES)
+}
+
+/** True when the path was in the registry and has been deleted: the tombstone is still visible. */
+export function isTombstone(files: Y.Map<Y.Map<unknown>>, path: string): boolean {
+  // `_map` keeps the last item written under each key; a deleted one is the tombstone. Internal API,
+  // so it is read in this one place.
+  const item = (files as unknown as { _map: Map<string, Y.Item> })._map.get(path)
+  return item !== undefined && item.deleted
+}
+
+/** The live entry at `path`, if any. */
+export function entryAt(files: Y.Map<Y.Map<unknown>>, path: string): Y.Map<unknown> | undefined {
+  const entry = files.get(path)
+  return entry instanceof Y.Map ? entry : undefined
+}
+
+/** Creates an entry for a new file. The only place an entry is set rather than edited. */
+export function createEntry(files: Y.Map<Y.Map<unknown>>, path: string, definition: Definition, text: string): void {
+  const entry = new Y.Map<unknown>()
+  const body = new Y.Map<unknown>()
+  entry.set(BODY, body)
+  entry.set(TEXT, new Y.Text(text))
+  files.set(path, entry)
+  if (objectParts(definition) !== undefined) writeObject(body, definition)
+  else body.set(ROOT_KEY, encodeLeaf(definition))
+}
+
+/** Reads an entry's body as a {@link Definition}. */
+export function readBody(entry: Y.Map<unknown>): Definition {
+  const body = entry.get(BODY)
+  if (!(body instanceof Y.Map)) return new Map()
+  return readMap(body) as Definition
+}
+
+/** An entry's exact text of the last local write. */
+export function readText(entry: Y.Map<unknown>): string {
+  const text = entry.get(TEXT)
+  return text instanceof Y.Text ? text.toString() : ''
+}
+
+/**
+ * Applies a local change to an entry as nested operations: what changed from `base` to `next` is
+ * written, everything else is left as the document has it (a three-way merge). Without a base the
+ * document's body is the base, so every difference from `next` is written.
+ */
+export function applyChange(entry: Y.Map<unknown>, base: Definition | undefined, next: Definition, nextText: string): void {
+  let body = entry.get(BODY)
+  if (!(body instanceof Y.Map)) {
+    body = new Y.Map<unknown>()
+    entry.set(BODY, body)
+  }
+  const map = body as Y.Map<unknown>
+  if (objectParts(next) === undefined) {
+    const leaf = encodeLeaf(next)
+    if (map.get(ROOT_KEY) !== leaf) {
+      for (const key of [...map.keys()]) if (key !== ROOT_KEY) map.delete(key)
+      map.set(ROOT_KEY, leaf)
+    }
+  } else if (map.has(ROOT_KEY)) {
+    map.delete(ROOT_KEY)
+    mergeObject(map, readMap(map), next)
+  } else {
+    mergeObject(map, base ?? readMap(map), next)
+  }
+  let text = entry.get(TEXT)
+  if (!(text instanceof Y.Text)) {
+    entry.set(TEXT, new Y.Text(nextText))
+    return
+  }
+  spliceText(text as Y.Text, nextText)
+}
+
+/** Sets one field (a key path inside the body) to a value, creating objects on the way. */
+export function setField(entry: Y.Map<unknown>, field: readonly string[], value: Value): void {
+  let map = entry.get(BODY)
+  if (!(map instanceof Y.Map)) {
+    map = new Y.Map<unknown>()
+    entry.set(BODY, map)
+  }
+  let current = map as Y.Map<unknown>
+  for (let i = 0; i < field.length - 1; i++) {
+    const key = field[i]!
+    const child = current.get(key)
+    if (child instanceof Y.Map) {
+      current = child
+    } else {
+      const created = new Y.Map<unknown>()
+      current.set(key, created)
+      current = created
+    }
+  }
+  const last = field[field.length - 1]
+  if (last === undefined) return
+  writeValue(current, last, value, undefined)
+}
+
+/** Replaces the text with `next` by one splice over the changed middle. */
+function spliceText(text: Y.Text, next: string): void {
+  const current = text.toString()
+  if (current === next) return
+  let start = 0
+  const max = Math.min(current.length, next.length)
+  while (start < max && current.charCodeAt(start) === next.charCodeAt(start)) start++
+  let end = 0
+  while (
+    end < max - start &&
+    current.charCodeAt(current.length - 1 - end) === next.charCodeAt(next.length - 1 - end)
+  ) end++
+  // Do not split a surrogate pair.
+  if (start > 0 && isHighSurrogate(current.charCodeAt(start - 1))) start--
+  if (end > 0 && isLowSurrogate(current.charCodeAt(current.length - end))) end--
+  const removed = current.length - start - end
+  if (removed > 0) text.delete(start, removed)
+  const inserted = next.slice(start, next.length - end)
+  if (inserted.length > 0) text.insert(start, inserted)
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff
+}
+
+function isLowSurrogate(code: number): boolean {
+  return code >= 0xdc00 && code <= 0xdfff
+}
+
+/** The object inside a definition-like value, with its tag if it has one. */
+function objectParts(value: Value): { map: ObjectValue; tag: string | undefined } | undefined {
+  if (isObjectValue(value)) return { map: value, tag: undefined }
+  if (isTaggedValue(value) && isObjectValue(value.value)) return { map: value.value, tag: value.tag }
+  return undefined
+}
+
+function mergeObject(target: Y.Map<unknown>, base: Value, next: Value): void {
+  const nextParts = objectParts(next)
+  if (nextParts === undefined) return
+  const baseParts = objectParts(base)
+  const tagChanged = baseParts === undefined ? target.get(TAG_KEY) !== nextParts.tag : baseParts.tag !== nextParts.tag
+  if (tagChanged) {
+    if (nextParts.tag === undefined) {
+      if (target.has(TAG_KEY)) target.delete(TAG_KEY)
+    } else if (target.get(TAG_KEY) !== nextParts.tag) {
+      target.set(TAG_KEY, nextParts.tag)
+    }
+  }
+  for (const [key, value] of nextParts.map) {
+    const baseValue = baseParts?.map.get(key)
+    if (baseParts !== undefined && baseParts.map.has(key) && valuesEqual(baseValue!, value)) continue
+    writeValue(target, key, value, baseValue)
+  }
+  if (baseParts !== undefined) {
+    for (const key of baseParts.map.keys()) {
+      if (!nextParts.map.has(key) && target.has(key)) target.delete(key)
+    }
+  }
+}
+
+function writeValue(target: Y.Map<unknown>, key: string, value: Value, baseValue: Value | undefined): void {
+  const current = target.get(key)
+  if (objectParts(value) !== undefined) {
+    if (current instanceof Y.Map) {
+      mergeObject(current, baseValue !== undefined && objectParts(baseValue) !== undefined ? baseValue : readMap(current), value)
+      return
+    }
+    const created = new Y.Map<unknown>()
+    target.set(key, created)
+    writeObject(created, value)
+    return
+  }
+  const leaf = encodeLeaf(value)
+  if (current !== leaf) target.set(key, leaf)
+}
+
+/** Fills an empty, integrated map. */
+function writeObject(target: Y.Map<unknown>, value: Value): void {
+  const parts = objectParts(value)
+  if (parts === undefined) return
+  if (parts.tag !== undefined) target.set(TAG_KEY, parts.tag)
+  for (const [key, child] of parts.map) {
+    if (objectParts(child) !== undefined) {
+      const created = new Y.Map<unknown>()
+      target.set(key, created)
+      writeObject(created, child)
+    } else {
+      target.set(key, encodeLeaf(child))
+    }
+  }
+}
+
+/** Reads a body map, or any nested map, as a {@link Value}. */
+export function readMap(map: Y.Map<unknown>): Value {
+  const out: ObjectValue = new Map()
+  let tag: string | undefined
+  for (const [key, child] of map.entries()) {
+    if (key === TAG_KEY) {
+      if (typeof child === 'string') tag = child
+    } else if (key === ROOT_KEY) {
+      if (typeof child === 'string') return decodeLeaf(child)
+    } else {
+      out.set(key, readNode(child))
+    }
+  }
+  return tag === undefined ? out : taggedValue(tag, out)
+}
+
+/** Reads one stored node: a nested map or a leaf. */
+export function readNode(node: unknown): Value {
+  if (node instanceof Y.Map) return readMap(node)
+  if (typeof node === 'string') return decodeLeaf(node)
+  return null
+}

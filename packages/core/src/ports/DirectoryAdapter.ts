@@ -1,0 +1,38 @@
+/**
+ * The directory port: the services directory as the engine sees it. Paths are relative,
+ * `/`-separated and already validated by the engine. Adapters never follow links.
+ */
+export interface DirectoryAdapter {
+  /** A readable description for logs, such as the absolute path. */
+  readonly location: string
+  /** Every candidate file below the root (recursively). Dot-files are left out. */
+  list(): Promise<FileInfo[]>
+  /** The stat of one file, or `undefined` when it does not exist (or is not a regular file). */
+  stat(path: string): Promise<FileStat | undefined>
+  /** The bytes and stat of one file, or `undefined` when it does not exist. */
+  read(path: string): Promise<{ bytes: Uint8Array; stat: FileStat } | undefined>
+  /**
+   * Writes a file atomically: a dot-prefixed temp file in the same directory, fsync, rename.
+   * Creates parent folders. Returns the new stat.
+   */
+  write(path: string, bytes: Uint8Array): Promise<FileStat>
+  /** Removes a file; a missing file is not an error. */
+  remove(path: string): Promise<void>
+}
+
+/** What the engine compares to tell whether a file may have changed without reading it. */
+export interface FileStat {
+  readonly size: number
+  readonly mtimeMs: number
+  readonly ino: number
+}
+
+/** A listed file. */
+export interface FileInfo {
+  readonly path: string
+}
+
+/** Tells whether two stats describe the same unchanged file. */
+export function sameStat(a: FileStat | undefined, b: FileStat | undefined): boolean {
+  return a !== undefined && b !== undefined && a.size === b.size && a.mtimeMs === b.mtimeMs && a.ino === b.ino
+}

@@ -1,0 +1,16 @@
+/**
+ * The watcher port: reports paths that may have changed. A report is only a hint; the engine
+ * re-reads the path and decides from what it finds, so duplicate and spurious reports are harmless.
+ */
+export interface Watcher {
+  /** Starts watching. `onPath` gets a relative path; `onError` gets failures of the watcher itself. */
+  start(handlers: WatcherHandlers): Promise<void>
+  /** Stops watching. Idempotent. */
+  close(): Promise<void>
+}
+
+/** Callbacks of a {@link Watcher}. */
+export interface WatcherHandlers {
+  readonly onPath: (path: string) => void
+  readonly onError: (error: Error) => void
+}

@@ -1,0 +1,209 @@
+/**
+ * The engine's storage policy over a {@link StorageAdapter}: key layout, what goes in one batch,
+ * and compaction. Key layout (ASCII prefixes, so string order is byte order):
+ *
+ * - `meta!version`, `meta!node`: format version and the node's stable id;
+ * - `snap!<seq>`: the document state up to update `<seq>` (only the newest counts);
+ * - `upd!<seq>`: one document update, `<seq>` a 16-digit hex counter;
+ * - `idx!<path>`: the reconcile index record of a path;
+ * - `jrn!<id>`: a conflict journal entry.
+ *
+ * Every update is written in one batch with the index and journal changes it implies, before it is
+ * sent on or a file is written, so a crash at any instant loses nothing that was acknowledged.
+ */
+import { ErrorCodes, RegsyncError } from '../errors.js'
+import type { JournalEntry } from '../journal/JournalEntry.js'
+import type { StorageAdapter, StorageOperation } from '../ports/StorageAdapter.js'
+
+/** The reconcile index record of one path. */
+export interface IndexRecord {
+  /** Hash of the bytes last known to be on disk and to match the document. */
+  readonly base?: string
+  /** Stat of the file when `base` was recorded, to skip reading unchanged files. */
+  readonly stat?: { readonly size: number; readonly mtimeMs: number; readonly ino: number }
+  /** Hash of the bytes about to be written; set before the write, cleared after it. */
+  readonly pending?: string
+  /** Hash of the last bytes of a deleted path. */
+  readonly deleted?: string
+}
+
+/** What {@link ReplicaStore.load} returns. */
+export interface LoadedState {
+  readonly snapshot: Uint8Array | undefined
+  readonly updates: Uint8Array[]
+  readonly index: Map<string, IndexRecord>
+  readonly nodeId: string | undefined
+}
+
+/** One atomic write of the engine. */
+export interface Commit {
+  readonly updates?: readonly Uint8Array[]
+  readonly index?: ReadonlyMap<string, IndexRecord | undefined>
+  readonly journal?: readonly JournalEntry[]
+}
+
+const FORMAT_VERSION = '1'
+/** Deletes per batch while compacting, so one step never holds a huge batch in memory. */
+const COMPACT_STEP = 1000
+
+const encoder = new TextEncoder()
+const decoder = new TextDecoder()
+
+function seqKey(prefix: string, seq: number): string {
+  return prefix + seq.toString(16).padStart(16, '0')
+}
+
+function encodeJson(value: unknown): Uint8Array {
+  return encoder.encode(JSON.stringify(value))
+}
+
+function decodeJson<T>(bytes: Uint8Array): T {
+  return JSON.parse(decoder.decode(bytes)) as T
+}
+
+/** The engine's view of its storage. */
+export class ReplicaStore {
+  readonly #adapter: StorageAdapter
+  #seq = 0
+  #snapshotSeq = 0
+  #updatesSinceSnapshot = 0
+  #bytesSinceSnapshot = 0
+  #snapshotBytes = 0
+
+  constructor(adapter: StorageAdapter) {
+    this.#adapter = adapter
+  }
+
+  /** Updates written since the last snapshot. */
+  get updatesSinceSnapshot(): number {
+    return this.#updatesSinceSnapshot
+  }
+
+  /** Bytes of updates written since the last snapshot. */
+  get bytesSinceSnapshot(): number {
+    return this.#bytesSinceSnapshot
+  }
+
+  /**
+   * Whether the log is worth compacting: many updates (each costs a read at start-up), or more
+   * update bytes than the snapshot itself. One big update, such as a first import, is left alone.
+   */
+  shouldCompact(maxUpdates: number, minBytes: number): boolean {
+    if (this.#updatesSinceSnapshot < 2) return false
+    return this.#updatesSinceSnapshot > maxUpdates || this.#bytesSinceSnapshot > Math.max(minBytes, this.#snapshotBytes)
+  }
+
+  /** Opens the adapter and reads everything the engine needs to start. */
+  async load(): Promise<LoadedState> {
+    await this.#adapter.open()
+    const version = await this.#adapter.get('meta!version')
+    if (version !== undefined && decoder.decode(version) !== FORMAT_VERSION) {
+      throw new RegsyncError(
+        ErrorCodes.DATA_VERSION,
+        `data directory has format version ${decoder.decode(version)}, this regsync reads version ${FORMAT_VERSION}`
+      )
+    }
+    const nodeBytes = await this.#adapter.get('meta!node')
+    let snapshot: Uint8Array | undefined
+    for await (const [key, value] of this.#adapter.entries('snap!')) {
+      snapshot = value
+      this.#snapshotBytes = value.byteLength
+      this.#snapshotSeq = parseInt(key.slice('snap!'.length), 16)
+    }
+    const updates: Uint8Array[] = []
+    this.#seq = this.#snapshotSeq
+    for await (const [key, value] of this.#adapter.entries('upd!', { gt: seqKey('upd!', this.#snapshotSeq) })) {
+      updates.push(value)
+      this.#seq = parseInt(key.slice('upd!'.length), 16)
+      this.#bytesSinceSnapshot += value.byteLength
+    }
+    this.#updatesSinceSnapshot = updates.length
+    const index = new Map<string, IndexRecord>()
+    for await (const [key, value] of this.#adapter.entries('idx!')) {
+      index.set(key.slice('idx!'.length), decodeJson<IndexRecord>(value))
+    }
+    return { snapshot, updates, index, nodeId: nodeBytes === undefined ? undefined : decoder.decode(nodeBytes) }
+  }
+
+  /** Records the format version and the node id; done once, on first start. */
+  async initialize(nodeId: string): Promise<void> {
+    await this.#adapter.batch([
+      { type: 'put', key: 'meta!version', value: encoder.encode(FORMAT_VERSION) },
+      { type: 'put', key: 'meta!node', value: encoder.encode(nodeId) }
+    ])
+  }
+
+  /** Writes updates, index changes and journal entries in one atomic, durable batch. */
+  async commit(commit: Commit): Promise<void> {
+    const operations: StorageOperation[] = []
+    for (const update of commit.updates ?? []) {
+      this.#seq++
+      operations.push({ type: 'put', key: seqKey('upd!', this.#seq), value: update })
+      this.#updatesSinceSnapshot++
+      this.#bytesSinceSnapshot += update.byteLength
+    }
+    for (const [path, record] of commit.index ?? []) {
+      operations.push(
+        record === undefined
+          ? { type: 'del', key: 'idx!' + path }
+          : { type: 'put', key: 'idx!' + path, value: encodeJson(record) }
+      )
+    }
+    for (const entry of commit.journal ?? []) {
+      operations.push({ type: 'put', key: 'jrn!' + entry.id, value: encodeJson(entry) })
+    }
+    if (operations.length > 0) await this.#adapter.batch(operations)
+  }
+
+  /**
+   * Replaces the update log with one snapshot of the document state, in bounded steps: the
+   * snapshot is written first (loading ignores updates it covers), then old keys go in chunks.
+   */
+  async compact(state: Uint8Array): Promise<void> {
+    const seq = this.#seq
+    const previous = this.#snapshotSeq
+    await this.#adapter.batch([{ type: 'put', key: seqKey('snap!', seq), value: state }])
+    this.#snapshotSeq = seq
+    this.#snapshotBytes = state.byteLength
+    this.#updatesSinceSnapshot = 0
+    this.#bytesSinceSnapshot = 0
+    if (previous !== seq) await this.#deleteRange('snap!', seqKey('snap!', seq - 1))
+    await this.#deleteRange('upd!', seqKey('upd!', seq))
+    await this.#adapter.reclaim?.()
+  }
+
+  async #deleteRange(prefix: string, lte: string): Promise<void> {
+    for (;;) {
+      const operations: StorageOperation[] = []
+      for await (const [key] of this.#adapter.entries(prefix, { lte, limit: COMPACT_STEP })) {
+        operations.push({ type: 'del', key })
+      }
+      if (operations.length === 0) return
+      await this.#adapter.batch(operations)
+      if (operations.length < COMPACT_STEP) return
+    }
+  }
+
+  /** Every journal entry, oldest first. */
+  async journal(): Promise<JournalEntry[]> {
+    const entries: JournalEntry[] = []
+    for await (const [, value] of this.#adapter.entries('jrn!')) entries.push(decodeJson<JournalEntry>(value))
+    return entries
+  }
+
+  /** One journal entry. */
+  async journalEntry(id: string): Promise<JournalEntry | undefined> {
+    const value = await this.#adapter.get('jrn!' + id)
+    return value === undefined ? undefined : decodeJson<JournalEntry>(value)
+  }
+
+  /** Bytes on disk, where the adapter can tell. */
+  async size(): Promise<number | undefined> {
+    return this.#adapter.size?.()
+  }
+
+  /** Closes the adapter. */
+  async close(): Promise<void> {
+    await this.#adapter.close()
+  }
+}
