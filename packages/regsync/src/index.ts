@@ -1,0 +1,8 @@
+export { openReplica } from './openReplica.js'
+export type { OpenReplicaOptions } from './openReplica.js'
+export { NodeDirectoryAdapter } from './NodeDirectoryAdapter.js'
+export type { NodeDirectoryAdapterOptions } from './NodeDirectoryAdapter.js'
+export { ChokidarWatcher } from './ChokidarWatcher.js'
+export type { ChokidarWatcherOptions } from './ChokidarWatcher.js'
+export { Replica, RegsyncError, ErrorCodes } from '@regsync/core'
+export type { FileChange, FileProblem, JournalEntry, ReplicaStatus } from '@regsync/core'

@@ -1,0 +1,53 @@
+import { Replica } from '@regsync/core'
+import type { Logger, ReplicaOptions } from '@regsync/core'
+import { LevelStorageAdapter } from '@regsync/store-level'
+import { ChokidarWatcher } from './ChokidarWatcher.js'
+import { NodeDirectoryAdapter } from './NodeDirectoryAdapter.js'
+
+/** Options of {@link openReplica}. */
+export interface OpenReplicaOptions {
+  /** The services directory, for example `/etc/cas/services`. */
+  readonly dir: string
+  /** The data directory that holds the LevelDB database. One process at a time may open it. */
+  readonly data: string
+  /** Watch the directory for changes. Default true. */
+  readonly watch?: boolean
+  /** Poll instead of inotify. Default false. */
+  readonly usePolling?: boolean
+  readonly logger?: Logger
+  /** Full rescan period in ms, 0 for none. Default 60 000. */
+  readonly rescanIntervalMs?: number
+  /** Files over this size are not imported. Default 1 MiB. */
+  readonly maxFileBytes?: number
+  /** Import the directory on open. Default true. */
+  readonly importOnOpen?: boolean
+  /** fsync each written file. Default true. */
+  readonly fsync?: boolean
+}
+
+/**
+ * Creates and opens a replica of a services directory, persisted in LevelDB under `data`.
+ *
+ * ```ts
+ * const replica = await openReplica({ dir: '/etc/cas/services', data: '/var/lib/regsync' })
+ * replica.on('change', (change) => console.log(change.kind, change.path))
+ * await replica.put('App-100.json', '{ "@class": "org.apereo.cas.services.CasRegisteredService", "id": 100 }')
+ * await replica.close()
+ * ```
+ */
+export async function openReplica(options: OpenReplicaOptions): Promise<Replica> {
+  if (typeof options?.dir !== 'string' || options.dir.length === 0) throw new TypeError('options.dir must be a non-empty string')
+  if (typeof options.data !== 'string' || options.data.length === 0) throw new TypeError('options.data must be a non-empty string')
+  const replicaOptions: ReplicaOptions = {
+    storage: new LevelStorageAdapter({ path: options.data }),
+    directory: new NodeDirectoryAdapter({ path: options.dir, fsync: options.fsync ?? true }),
+    watcher: options.watch === false ? undefined : new ChokidarWatcher({ path: options.dir, usePolling: options.usePolling ?? false }),
+    logger: options.logger,
+    rescanIntervalMs: options.rescanIntervalMs,
+    maxFileBytes: options.maxFileBytes,
+    importOnOpen: options.importOnOpen
+  }
+  const replica = new Replica(replicaOptions)
+  await replica.open()
+  return replica
+}
