@@ -1,0 +1,72 @@
+import { mkdtemp, rm, readdir, readFile, copyFile, stat } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+
+/** The shared corpus of real CAS definitions, beside the repository. */
+export const CORPUS = fileURLToPath(new URL('../../../shared/corpus/', import.meta.url))
+
+/** One manifest row of the corpus. */
+export interface CorpusFile {
+  readonly file: string
+  readonly format: 'json' | 'yaml'
+  readonly parse: 'strict-json' | 'hjson-only' | 'yaml' | 'unparseable'
+  readonly id?: string
+  readonly notes: readonly string[]
+  readonly bytes: number
+}
+
+/** The corpus manifest. */
+export async function corpusManifest(): Promise<CorpusFile[]> {
+  return JSON.parse(await readFile(join(CORPUS, 'MANIFEST.json'), 'utf8')) as CorpusFile[]
+}
+
+/** A fresh temp dir; removed by the returned cleanup. */
+export async function tempDir(prefix = 'regsync-'): Promise<string> {
+  return mkdtemp(join(tmpdir(), prefix))
+}
+
+/** Removes a directory tree. */
+export async function removeDir(path: string): Promise<void> {
+  await rm(path, { recursive: true, force: true })
+}
+
+/** Copies corpus files into `dir`. */
+export async function copyCorpus(dir: string, files: readonly string[]): Promise<void> {
+  for (const file of files) await copyFile(join(CORPUS, 'services', file), join(dir, file))
+}
+
+/** Every non-dot file of a directory (not recursive) with its bytes. */
+export async function snapshotDir(dir: string): Promise<Map<string, Buffer>> {
+  const out = new Map<string, Buffer>()
+  for (const name of (await readdir(dir)).sort()) {
+    if (name.startsWith('.')) continue
+    out.set(name, await readFile(join(dir, name)))
+  }
+  return out
+}
+
+/** mtime of every non-dot file of a directory. */
+export async function mtimes(dir: string): Promise<Map<string, number>> {
+  const out = new Map<string, number>()
+  for (const name of (await readdir(dir)).sort()) {
+    if (name.startsWith('.')) continue
+    out.set(name, (await stat(join(dir, name))).mtimeMs)
+  }
+  return out
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs` with `what`. */
+export async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    if (await check()) return
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
+}
+
+/** Sleeps. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms))
+}

@@ -1,0 +1,300 @@
+import { readFile, writeFile, rm, open as openFile, copyFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { parseDefinition, isObjectValue, isNumberValue } from '@regsync/core'
+import type { JournalEntry } from '@regsync/core'
+import { CORPUS, copyCorpus, corpusManifest, mtimes, snapshotDir, sleep, waitFor } from './helpers/fs.js'
+import { CapturingLogger, startNode, syncBoth, syncOneWay } from './helpers/replicas.js'
+import type { TestNode } from './helpers/replicas.js'
+
+const nodes: TestNode[] = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((node) => node.cleanup()))
+})
+
+async function node(...args: Parameters<typeof startNode>): Promise<TestNode> {
+  const created = await startNode(...args)
+  nodes.push(created)
+  return created
+}
+
+const APP = `{
+  /* a comment that must survive */
+  "@class" : "org.apereo.cas.services.CasRegisteredService",
+  "serviceId" : "^https://app.example.org/.*",
+  "name" : "App",
+  "id" : 100,
+  "description" : "first",
+  "evaluationOrder" : 10
+}
+`
+
+describe('a single replica over a directory', () => {
+  it('imports every corpus file that parses, and a restart rewrites nothing', async () => {
+    const manifest = await corpusManifest()
+    const parseable = manifest.filter((file) => file.parse !== 'unparseable')
+    const unparseable = manifest.filter((file) => file.parse === 'unparseable')
+    const n = await node({}, (dir) => copyCorpus(dir, manifest.map((file) => file.file)))
+    expect(n.replica.list()).toEqual(parseable.map((file) => file.file).sort())
+    expect(n.replica.problems().map((problem) => problem.path).sort()).toEqual(unparseable.map((file) => file.file).sort())
+
+    // Untouched files materialize to their own bytes: comments and layout kept byte for byte.
+    for (const file of parseable) {
+      const bytes = await readFile(join(CORPUS, 'services', file.file), 'utf8')
+      expect(n.replica.get(file.file), file.file).toBe(bytes)
+    }
+
+    const before = await snapshotDir(n.dir)
+    const timesBefore = await mtimes(n.dir)
+    await n.reopen()
+    await n.replica.rescan()
+    expect(await snapshotDir(n.dir)).toEqual(before)
+    expect(await mtimes(n.dir)).toEqual(timesBefore)
+    expect(n.replica.list()).toEqual(parseable.map((file) => file.file).sort())
+  })
+
+  it('keeps ids above 2^53 digit for digit', async () => {
+    const manifest = await corpusManifest()
+    const big = manifest.filter((file) => file.notes.some((note) => note.includes('2^53')))
+    expect(big.length).toBeGreaterThan(0)
+    const n = await node({}, (dir) => copyCorpus(dir, big.map((file) => file.file)))
+    for (const file of big) {
+      const expected = /id (\d+) > 2\^53/.exec(file.notes.find((note) => note.includes('2^53'))!)![1]!
+      const text = n.replica.get(file.file)!
+      const body = parseDefinition('json', text)
+      const id = isObjectValue(body) ? body.get('id') : undefined
+      expect(id !== undefined && id !== null && isNumberValue(id) ? id.text : id, file.file).toBe(expected)
+    }
+    // Through an edit that forces the canonical form, the id still survives.
+    const file = big[0]!.file
+    const original = await readFile(join(n.dir, file), 'utf8')
+    await n.replica.put(file, original.replace(/"serviceId"\s*:\s*"[^"]*"/, '"serviceId": "^https://changed.example.org/.*"'))
+    expect(await readFile(join(n.dir, file), 'utf8')).toContain(/id (\d+) > 2\^53/.exec(big[0]!.notes.join(' '))![1]!)
+  })
+
+  it('turns an edit of one field of a 3 KB definition into an update under 1 KB', async () => {
+    const manifest = await corpusManifest()
+    // The largest strict-JSON definition whose root is an object.
+    const candidates = manifest.filter((f) => f.parse === 'strict-json').sort((a, b) => b.bytes - a.bytes)
+    let file = candidates[0]!
+    for (const candidate of candidates) {
+      if ((await readFile(join(CORPUS, 'services', candidate.file), 'utf8')).trimStart().startsWith('{')) {
+        file = candidate
+        break
+      }
+    }
+    const n = await node({}, (dir) => copyCorpus(dir, [file.file]))
+    const updates: Uint8Array[] = []
+    n.replica.on('update', (update) => updates.push(update))
+    const text = await readFile(join(n.dir, file.file), 'utf8')
+    // Grow the definition to about 3 KB first, then edit one top-level field of it.
+    const json = JSON.parse(text) as Record<string, unknown>
+    json['description'] = 'd'.repeat(Math.max(0, 3100 - text.length))
+    const padded = JSON.stringify(json, null, 2) + '\n'
+    await writeFile(join(n.dir, file.file), padded)
+    await waitFor('the padded file to be imported', () => n.replica.get(file.file) === padded)
+    await n.replica.settled()
+    updates.length = 0
+    json['name'] = `${String(json['name'])}-renamed`
+    const edited = JSON.stringify(json, null, 2) + '\n'
+    await writeFile(join(n.dir, file.file), edited)
+    await waitFor('the edit to be imported', () => n.replica.get(file.file) === edited)
+    await n.replica.settled()
+    const total = updates.reduce((sum, update) => sum + update.byteLength, 0)
+    expect(Buffer.byteLength(edited)).toBeGreaterThanOrEqual(3072)
+    expect(total).toBeGreaterThan(0)
+    expect(total).toBeLessThan(1024)
+  })
+
+  it('does not import a malformed file, keeps the last good version, and imports the fix', async () => {
+    const logger = new CapturingLogger()
+    const n = await node({ logger }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    expect(n.replica.get('App-100.json')).toBe(APP)
+    const broken = APP.replace('"name" : "App",', '"name" : "App" "broken": ,')
+    await writeFile(join(n.dir, 'App-100.json'), broken)
+    await waitFor('the problem to be reported', () => n.replica.problems().length === 1)
+    const [problem] = n.replica.problems()
+    expect(problem!.path).toBe('App-100.json')
+    expect(problem!.code).toBe('REGSYNC_PARSE')
+    expect(problem!.message).toMatch(/line \d+, column \d+/)
+    const line = logger.lines.find((l) => l.level === 'error')!
+    expect(line.message).toContain('App-100.json')
+    expect(line.message).toMatch(/line \d+, column \d+/)
+    expect(n.replica.get('App-100.json')).toBe(APP)
+
+    const fixed = APP.replace('"first"', '"fixed"')
+    await writeFile(join(n.dir, 'App-100.json'), fixed)
+    await waitFor('the fix to be imported', () => n.replica.get('App-100.json') === fixed)
+    expect(n.replica.problems()).toEqual([])
+  })
+
+  it('never imports the half of a file that a truncate-then-write writer leaves for 20 ms', async () => {
+    const n = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const seen = new Set<string>()
+    n.replica.on('change', (change) => {
+      const text = n.replica.get(change.path)
+      if (text !== undefined) seen.add(text)
+    })
+    let current = APP
+    for (let round = 0; round < 10; round++) {
+      const next = APP.replace('"first"', `"round ${round}"`)
+      const cut = Math.floor(next.length / 2) + round
+      const handle = await openFile(join(n.dir, 'App-100.json'), 'r+')
+      await handle.truncate(0)
+      await handle.write(next.slice(0, cut), 0)
+      await handle.sync()
+      await sleep(20)
+      await handle.write(next.slice(cut), Buffer.byteLength(next.slice(0, cut)))
+      await handle.close()
+      await waitFor(`round ${round} to be imported`, () => n.replica.get('App-100.json') === next)
+      current = next
+    }
+    await n.replica.settled()
+    expect(n.replica.get('App-100.json')).toBe(current)
+    for (const text of seen) expect(() => parseDefinition('json', text)).not.toThrow()
+    expect(n.replica.problems()).toEqual([])
+  })
+
+  it('removes a stale copy of a deleted file instead of importing it again', async () => {
+    const n = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    await rm(join(n.dir, 'App-100.json'))
+    await waitFor('the delete to be imported', () => n.replica.get('App-100.json') === undefined)
+    await n.replica.settled()
+    // The old bytes come back, as from a backup or an rsync pass: a stale copy.
+    await writeFile(join(n.dir, 'App-100.json'), APP)
+    await n.replica.rescan()
+    await waitFor('the stale copy to be removed', async () => !(await snapshotDir(n.dir)).has('App-100.json'))
+    expect(n.replica.get('App-100.json')).toBeUndefined()
+
+    // New bytes at the same path are a deliberate re-creation.
+    const recreated = APP.replace('"first"', '"second life"')
+    await writeFile(join(n.dir, 'App-100.json'), recreated)
+    await waitFor('the re-creation to be imported', () => n.replica.get('App-100.json') === recreated)
+  })
+
+  it('removes a stale copy on a fresh node that learned the delete from a peer, and journals it', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    expect(await a.replica.delete('App-100.json')).toBe(true)
+    // A fresh node whose directory was restored from an old image.
+    const b = await node({ importOnOpen: false }, async (dir) => {
+      await writeFile(join(dir, 'App-100.json'), APP)
+      await writeFile(join(dir, 'Other-200.json'), APP.replace('100', '200'))
+    })
+    await syncOneWay(a.replica, b.replica, 'a')
+    await b.replica.rescan()
+    const files = await snapshotDir(b.dir)
+    expect([...files.keys()]).toEqual(['Other-200.json'])
+    const journal = await b.replica.journal()
+    expect(journal.some((entry) => entry.kind === 'stale' && entry.path === 'App-100.json' && entry.bytes === APP)).toBe(true)
+    expect(b.replica.list()).toEqual(['Other-200.json'])
+  })
+
+  it('journals the value that lost a concurrent write, and restores it', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    expect(await readFile(join(b.dir, 'App-100.json'), 'utf8')).toBe(APP)
+
+    // Both nodes edit the same field before hearing of each other; a third field merges.
+    await writeFile(join(a.dir, 'App-100.json'), APP.replace('"first"', '"from a"'))
+    await writeFile(join(b.dir, 'App-100.json'), APP.replace('"first"', '"from b"').replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
+    await waitFor('a to import', () => a.replica.get('App-100.json')!.includes('from a'))
+    await waitFor('b to import', () => b.replica.get('App-100.json')!.includes('from b'))
+    await syncBoth(a.replica, b.replica)
+
+    const onA = await readFile(join(a.dir, 'App-100.json'), 'utf8')
+    const onB = await readFile(join(b.dir, 'App-100.json'), 'utf8')
+    expect(onA).toBe(onB)
+    expect(onA).toMatch(/"evaluationOrder"\s*:\s*20/)
+    const winner = onA.includes('"from a"') ? 'from a' : 'from b'
+    const loser = winner === 'from a' ? 'from b' : 'from a'
+    const journal: JournalEntry[] = [...(await a.replica.journal()), ...(await b.replica.journal())]
+    const lost = journal.find((entry) => entry.kind === 'field' && entry.value === JSON.stringify(loser))
+    expect(lost, JSON.stringify(journal)).toBeDefined()
+    expect(lost!.field).toEqual(['description'])
+
+    const holder = (await a.replica.journal()).some((entry) => entry.id === lost!.id) ? a : b
+    await holder.replica.restore(lost!.id)
+    await syncBoth(a.replica, b.replica)
+    expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toContain(`"${loser}"`)
+    expect(await readFile(join(b.dir, 'App-100.json'), 'utf8')).toBe(await readFile(join(a.dir, 'App-100.json'), 'utf8'))
+  })
+
+  it('journals the losing file of a concurrent create', async () => {
+    const a = await node()
+    const b = await node()
+    await writeFile(join(a.dir, 'New-1.json'), APP.replace('100', '1'))
+    await writeFile(join(b.dir, 'New-1.json'), APP.replace('100', '1').replace('"first"', '"b version"'))
+    await waitFor('a to import', () => a.replica.get('New-1.json') !== undefined)
+    await waitFor('b to import', () => b.replica.get('New-1.json') !== undefined)
+    await syncBoth(a.replica, b.replica)
+    const onA = await readFile(join(a.dir, 'New-1.json'), 'utf8')
+    expect(await readFile(join(b.dir, 'New-1.json'), 'utf8')).toBe(onA)
+    const journal = [...(await a.replica.journal()), ...(await b.replica.journal())]
+    const lost = journal.find((entry) => entry.kind === 'create' && entry.path === 'New-1.json')
+    expect(lost).toBeDefined()
+    expect(lost!.bytes).not.toBe(onA)
+  })
+
+  it('lets a delete win over a concurrent edit, with the edit in the journal', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    await a.replica.delete('App-100.json')
+    const edited = APP.replace('"first"', '"edited on b"')
+    await writeFile(join(b.dir, 'App-100.json'), edited)
+    await waitFor('b to import', () => b.replica.get('App-100.json') === edited)
+    await syncBoth(a.replica, b.replica)
+    expect((await snapshotDir(a.dir)).size).toBe(0)
+    expect((await snapshotDir(b.dir)).size).toBe(0)
+    const journal = [...(await a.replica.journal()), ...(await b.replica.journal())]
+    expect(journal.some((entry) => entry.path === 'App-100.json' && entry.bytes === edited)).toBe(true)
+  })
+
+  it('serves the embedded API: put, get, list, delete, change events', async () => {
+    const n = await node()
+    const changes: string[] = []
+    n.replica.on('change', (change) => changes.push(`${change.kind} ${change.path}`))
+    await n.replica.put('App-100.json', APP)
+    expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toBe(APP)
+    expect(n.replica.list()).toEqual(['App-100.json'])
+    await expect(n.replica.put('../evil.json', APP)).rejects.toMatchObject({ code: 'REGSYNC_BAD_PATH' })
+    await expect(n.replica.put('Bad-1.json', '{ "a": ')).rejects.toMatchObject({ code: 'REGSYNC_PARSE' })
+    expect(await n.replica.delete('App-100.json')).toBe(true)
+    expect(await n.replica.delete('App-100.json')).toBe(false)
+    expect((await snapshotDir(n.dir)).size).toBe(0)
+    expect(changes).toEqual(['put App-100.json', 'delete App-100.json'])
+  })
+
+  it('skips a file over the size limit with an error naming it, and keeps running', async () => {
+    const logger = new CapturingLogger()
+    const n = await node({ logger, maxFileBytes: 4096 }, async (dir) => {
+      await writeFile(join(dir, 'App-100.json'), APP)
+      await writeFile(join(dir, 'Huge-1.json'), APP.replace('"first"', JSON.stringify('x'.repeat(5000))))
+    })
+    expect(n.replica.list()).toEqual(['App-100.json'])
+    expect(n.replica.problems()).toMatchObject([{ path: 'Huge-1.json', code: 'REGSYNC_TOO_LARGE' }])
+    expect(logger.lines.some((l) => l.level === 'error' && l.message.includes('Huge-1.json') && l.message.includes('4096'))).toBe(true)
+  })
+
+  it('refuses a second replica on a locked data dir without touching the first', async () => {
+    const n = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const { openReplica } = await import('regsync')
+    await expect(openReplica({ dir: n.dir, data: n.data })).rejects.toMatchObject({ code: 'REGSYNC_DATA_LOCKED' })
+    await n.replica.put('App-100.json', APP.replace('"first"', '"still works"'))
+    expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toContain('still works')
+  })
+
+  it('survives a services directory that cannot be read, and catches up when it can', async () => {
+    const n = await node()
+    const dir = n.dir
+    await rm(dir, { recursive: true })
+    await n.replica.rescan()
+    expect(n.replica.lastError?.message).toContain(dir)
+    const { mkdir } = await import('node:fs/promises')
+    await mkdir(dir)
+    await copyFile(join(CORPUS, 'services', 'OIDC-4.json'), join(dir, 'OIDC-4.json'))
+    await n.replica.rescan()
+    expect(n.replica.list()).toEqual(['OIDC-4.json'])
+  })
+})
