@@ -1,0 +1,104 @@
+/**
+ * `node`: one node, no peers. Measures what the foundation promises on 10,000 definitions of about
+ * 2 KB: importing into an empty node, a cold start from LevelDB, RSS, and the LevelDB size after
+ * 100,000 single-field edits spread over 1,000 files.
+ */
+import { mkdir, writeFile, readdir, stat, rm } from 'node:fs/promises'
+import { join } from 'node:path'
+import { openReplica } from 'regsync'
+import { definition, fileName, prng } from '../definitions.js'
+import type { ScenarioContext, ScenarioResult } from '../scenario.js'
+
+async function dirBytes(path: string): Promise<number> {
+  let total = 0
+  for (const name of await readdir(path)) total += (await stat(join(path, name))).size
+  return total
+}
+
+/** Runs the scenario. */
+export async function run(context: ScenarioContext): Promise<ScenarioResult> {
+  const files = context.quick ? 1000 : 10_000
+  const editFiles = context.quick ? 100 : 1000
+  const edits = context.quick ? 10_000 : 100_000
+  const dir = join(context.work, 'services')
+  const data = join(context.work, 'data')
+  await mkdir(dir, { recursive: true })
+  let rawBytes = 0
+  for (let id = 1; id <= files; id++) {
+    const text = definition(id)
+    rawBytes += Buffer.byteLength(text)
+    await writeFile(join(dir, fileName(id)), text)
+  }
+  context.progress(`wrote ${files} definitions, ${(rawBytes / 1024 / 1024).toFixed(1)} MiB`)
+
+  global.gc?.()
+  let started = performance.now()
+  let replica = await openReplica({ dir, data, rescanIntervalMs: 0 })
+  const importMs = performance.now() - started
+  if (replica.list().length !== files) throw new Error(`imported ${replica.list().length} of ${files} files`)
+  global.gc?.()
+  const rssAfterImport = process.memoryUsage().rss
+  await replica.close()
+  context.progress(`import ${importMs.toFixed(0)} ms`)
+
+  started = performance.now()
+  replica = await openReplica({ dir, data, rescanIntervalMs: 0 })
+  const coldStartMs = performance.now() - started
+  global.gc?.()
+  const rssAfterColdStart = process.memoryUsage().rss
+  context.progress(`cold start ${coldStartMs.toFixed(0)} ms`)
+
+  // The storage test runs on its own 1,000-file set, as the target is stated.
+  await replica.close()
+  await rm(dir, { recursive: true })
+  await rm(data, { recursive: true })
+  await mkdir(dir)
+  let editRaw = 0
+  for (let id = 1; id <= editFiles; id++) {
+    const text = definition(id)
+    editRaw += Buffer.byteLength(text)
+    await writeFile(join(dir, fileName(id)), text)
+  }
+  replica = await openReplica({ dir, data, rescanIntervalMs: 0, watch: false })
+  const random = prng(context.seed)
+  started = performance.now()
+  const BATCH = Math.min(200, editFiles / 2)
+  for (let done = 0; done < edits; done += BATCH) {
+    const puts: Array<Promise<void>> = []
+    const seen = new Set<number>()
+    for (let i = 0; i < BATCH; i++) {
+      let id = 1 + Math.floor(random() * editFiles)
+      while (seen.has(id)) id = 1 + (id % editFiles)
+      seen.add(id)
+      puts.push(replica.put(fileName(id), definition(id, `edit ${done + i} ${random().toString(36).slice(2)}`)))
+    }
+    await Promise.all(puts)
+    if (done % 10_000 === 0) context.progress(`edits ${done}/${edits}`)
+  }
+  const editMs = performance.now() - started
+  await replica.close()
+  const storageBytes = await dirBytes(data)
+  await rm(context.work, { recursive: true, force: true })
+
+  return {
+    metrics: {
+      files,
+      rawMiB: rawBytes / 1024 / 1024,
+      importMs,
+      coldStartMs,
+      rssAfterImportMiB: rssAfterImport / 1024 / 1024,
+      rssAfterColdStartMiB: rssAfterColdStart / 1024 / 1024,
+      edits,
+      editFiles,
+      editsPerSecond: edits / (editMs / 1000),
+      storageMiB: storageBytes / 1024 / 1024,
+      storageRatio: storageBytes / editRaw
+    },
+    targets: {
+      importMs: files === 10_000 ? 3000 : undefined,
+      coldStartMs: files === 10_000 ? 1000 : undefined,
+      rssAfterImportMiB: 200,
+      storageRatio: 3
+    }
+  }
+}
