@@ -41,7 +41,12 @@ export async function snapshotDir(dir: string): Promise<Map<string, Buffer>> {
   const out = new Map<string, Buffer>()
   for (const name of (await readdir(dir)).sort()) {
     if (name.startsWith('.')) continue
-    out.set(name, await readFile(join(dir, name)))
+    try {
+      out.set(name, await readFile(join(dir, name)))
+    } catch (error) {
+      // Removed between the listing and the read: it is not there.
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error
+    }
   }
   return out
 }

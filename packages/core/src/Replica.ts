@@ -64,12 +64,20 @@ export interface ReplicaOptions {
   readonly maxFileBytes?: number | undefined
   /**
    * Import the directory when the replica opens. Default true. A node that joins a cluster with a
-   * fresh data dir sets it false, syncs first, then calls {@link Replica.rescan}: otherwise a stale
-   * file it imports would be a new set, which beats the cluster's older delete.
+   * fresh data dir sets it false (or `unless-fresh`), syncs first, then calls
+   * {@link Replica.allowImport}: otherwise a stale file it imports would be a new set, which beats
+   * the cluster's older delete. Until then files the document does not know stay untouched on
+   * disk; everything else (writes from peers, stale copies of deleted files) is reconciled.
    */
-  readonly importOnOpen?: boolean | undefined
+  readonly importOnOpen?: boolean | 'unless-fresh' | undefined
   /** Wall clock, for journal timestamps and settle checks. */
   readonly now?: (() => number) | undefined
+  /**
+   * `active` (default) publishes local edits. `passive` applies the cluster's state only: a local
+   * edit of the directory is reverted to the cluster's version, journaled and logged, and `put`,
+   * `delete` and `restore` are refused.
+   */
+  readonly mode?: 'active' | 'passive' | undefined
 }
 
 /** Lifecycle states, as abstract-level has them. */
@@ -136,6 +144,8 @@ interface PathPlan {
   readonly diskHash: string | undefined
   readonly text: string | undefined
   readonly parsed: Definition | undefined
+  /** A passive node turned a local change into a revert. */
+  readonly reverted?: boolean
 }
 
 interface Write {
@@ -162,8 +172,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   readonly #log: Logger
   readonly #rescanIntervalMs: number
   readonly #maxFileBytes: number
-  readonly #importOnOpen: boolean
+  readonly #importOnOpen: boolean | 'unless-fresh'
   readonly #now: () => number
+  readonly #mode: 'active' | 'passive'
+  /** Whether files the document does not know may be imported yet. */
+  #importAllowed = true
+  #fresh = false
+  readonly #rejectedPaths = new Set<string>()
 
   #status: ReplicaStatus | 'new' = 'new'
   #doc: Y.Doc = new Y.Doc()
@@ -207,6 +222,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#maxFileBytes = options.maxFileBytes ?? 1024 * 1024
     this.#importOnOpen = options.importOnOpen ?? true
     this.#now = options.now ?? Date.now
+    this.#mode = options.mode ?? 'active'
+    if (this.#mode !== 'active' && this.#mode !== 'passive') throw new TypeError("options.mode must be 'active' or 'passive'")
     if (!Number.isInteger(this.#rescanIntervalMs) || this.#rescanIntervalMs < 0) {
       throw new TypeError('options.rescanIntervalMs must be a non-negative integer')
     }
@@ -228,6 +245,26 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   /** This node's stable id, kept in the data dir across restarts (unlike the Yjs clientID). */
   get nodeId(): string {
     return this.#nodeId
+  }
+
+  /** True when the data dir held no state before this open. */
+  get fresh(): boolean {
+    return this.#fresh
+  }
+
+  /** `active` or `passive`. */
+  get mode(): 'active' | 'passive' {
+    return this.#mode
+  }
+
+  /** Whether the directory has been imported (files unknown to the document may come in). */
+  get importAllowed(): boolean {
+    return this.#importAllowed
+  }
+
+  /** Registry keys from peers that are not safe paths, and were therefore never written. */
+  get rejectedPaths(): number {
+    return this.#rejectedPaths.size
   }
 
   /** The services directory, for logs. */
@@ -261,6 +298,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         this.#index.set(path, record)
         if (record.pending !== undefined) this.#docDirty.add(path)
       }
+      this.#fresh = loaded.nodeId === undefined
+      this.#importAllowed = this.#importOnOpen === true || (this.#importOnOpen === 'unless-fresh' && !this.#fresh)
       this.#nodeId = loaded.nodeId ?? randomNodeId()
       if (loaded.nodeId === undefined) await this.#store.initialize(this.#nodeId)
       this.#fillTextCache()
@@ -273,9 +312,10 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           onError: (error) => this.#reportError('watcher failed', error)
         })
       }
-      if (this.#importOnOpen) {
+      if (this.#importAllowed) {
         await this.rescan()
       } else {
+        this.#log.info({ dir: this.#directory.location }, 'fresh data directory: the directory is imported after the first sync with a peer')
         // Files the document changed while the node was down are still written.
         for (const path of this.#docDirty) this.#dirty.add(path)
         await this.#whenIdle()
@@ -298,6 +338,19 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
+  /**
+   * Lets files the document does not know be imported (after a fresh node's first sync), and
+   * rescans. Resolves when the directory is imported.
+   */
+  async allowImport(): Promise<void> {
+    this.#assertOpen()
+    if (!this.#importAllowed) {
+      this.#importAllowed = true
+      this.#log.info({ dir: this.#directory.location }, 'importing the directory')
+    }
+    await this.rescan()
+  }
+
   /** Reads the whole directory again and reconciles every path. Resolves when done. */
   async rescan(): Promise<void> {
     this.#assertOpen()
@@ -310,12 +363,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   list(): string[] {
     const files = filesOf(this.#doc)
     const paths: string[] = []
-    for (const [path, entry] of files.entries()) if (entry instanceof Y.Map) paths.push(path)
+    for (const [path, entry] of files.entries()) {
+      if (entry instanceof Y.Map && pathProblem(path) === undefined) paths.push(path)
+    }
     return paths.sort()
   }
 
   /** The bytes every node writes for `path`, as text, or `undefined` if there is no such file. */
   get(path: string): string | undefined {
+    if (pathProblem(path) !== undefined) return undefined
     const entry = entryAt(filesOf(this.#doc), path)
     return entry === undefined ? undefined : materialize(path, entry)
   }
@@ -327,6 +383,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    */
   async put(path: string, content: string | Uint8Array): Promise<void> {
     this.#assertOpen()
+    this.#assertActive('put')
     const relative = toRelativePath(path)
     const text = typeof content === 'string' ? content : decodeText(content)
     if (text === undefined) throw new RegsyncError(ErrorCodes.PARSE, `${path}: not UTF-8`)
@@ -340,6 +397,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   /** Deletes a definition everywhere. Resolves `false` if there was no such file. */
   async delete(path: string): Promise<boolean> {
     this.#assertOpen()
+    this.#assertActive('delete')
     const relative = toRelativePath(path)
     let existed = false
     await this.#enqueue(() => {
@@ -362,6 +420,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    */
   async restore(entryId: string): Promise<void> {
     this.#assertOpen()
+    this.#assertActive('restore')
     const entry = await this.#store.journalEntry(entryId)
     if (entry === undefined) throw new RegsyncError(ErrorCodes.JOURNAL_NOT_FOUND, `no journal entry ${entryId}`)
     const origin: TransactionOrigin = { source: 'restore', entryId }
@@ -465,6 +524,10 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
+  #assertActive(what: string): void {
+    if (this.#mode === 'passive') throw new RegsyncError(ErrorCodes.PASSIVE, `a passive node cannot ${what}: edit on an active node`)
+  }
+
   #assertOpen(): void {
     if (this.#status !== 'open') throw new RegsyncError(ErrorCodes.NOT_OPEN, `replica is ${this.#status}`)
   }
@@ -508,7 +571,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     for (const event of events) {
       if (event.target === files) {
         for (const [path, change] of event.changes.keys) {
-          if (!fromDisk) this.#markDocChanged(path)
+          if (!fromDisk) this.#markDocChanged(path, from)
           if (change.action === 'delete' && origin?.source === 'peer') {
             this.#journal('delete', path, { bytes: this.#texts.get(path), from })
           } else if (change.action === 'update' && concurrentLoser(files, path, transaction) !== undefined) {
@@ -519,7 +582,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       }
       const path = event.path[0]
       if (typeof path !== 'string') continue
-      if (!fromDisk) this.#markDocChanged(path)
+      if (!fromDisk) this.#markDocChanged(path, from)
       if (!(event.target instanceof Y.Map) || event.path[1] !== 'body') continue
       const fieldPrefix = event.path.slice(2).map(String)
       for (const [key, change] of event.changes.keys) {
@@ -536,8 +599,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
-  #markDocChanged(path: string): void {
-    if (pathProblem(path) !== undefined) return
+  #markDocChanged(path: string, from: string): void {
+    const problem = pathProblem(path)
+    if (problem !== undefined) {
+      if (!this.#rejectedPaths.has(path)) {
+        this.#rejectedPaths.add(path)
+        this.#log.warn({ path, from, reason: problem }, `ignored registry entry ${JSON.stringify(path)} from ${from}: ${problem}; nothing is written for it`)
+      }
+      return
+    }
     this.#docDirty.add(path)
     this.#dirty.add(path)
   }
@@ -722,7 +792,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
             break
           }
           if (decision.kind === 'adopt' && plan.text !== undefined) {
-            this.#journal('adopt', path, { bytes: plan.text, from: 'cluster' })
+            this.#journal(plan.reverted === true ? 'reverted' : 'adopt', path, { bytes: plan.text, from: 'cluster' })
           }
           writes.push({ path, text, hash, expect: plan.stat, from: describeDocSource(path, this.#docDirty) })
           setIndex(path, { ...baseOnly(record), pending: hash })
@@ -769,7 +839,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           removals.push({ path, expect: plan.stat, deletedHash: plan.diskHash, from: 'cluster' })
           break
         case 'deleteWins':
-          this.#journal('deleteWins', path, { bytes: plan.text, from: 'cluster' })
+          this.#journal(plan.reverted === true ? 'reverted' : 'deleteWins', path, { bytes: plan.text, from: 'cluster' })
           removals.push({ path, expect: plan.stat, deletedHash: plan.diskHash, from: 'cluster' })
           break
       }
@@ -888,7 +958,11 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
     const effective: IndexRecord | undefined =
       record?.pending !== undefined && diskHash === record.pending ? { ...record, base: record.pending } : record
-    const decision = decide(disk, effective, doc)
+    let decision = decide(disk, effective, doc)
+    if (decision.kind === 'import' && decision.create && doc.kind !== 'live' && !this.#importAllowed) {
+      // A fresh node has no tombstones before its first sync: importing now could resurrect.
+      return undefined
+    }
 
     let parsed: Definition | undefined
     if (decision.kind === 'import') {
@@ -919,7 +993,18 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         }
       }
     }
-    return { path, decision, stat, diskHash, text, parsed }
+    let reverted = false
+    if (this.#mode === 'passive') {
+      if (decision.kind === 'import') {
+        reverted = true
+        decision = doc.kind === 'live' ? { kind: 'adopt' } : { kind: 'deleteWins' }
+      } else if (decision.kind === 'delete') {
+        reverted = true
+        decision = { kind: 'write' }
+      }
+      if (reverted) this.#log.warn({ path }, `passive node: reverted a local change of ${path} to the cluster's version`)
+    }
+    return { path, decision, stat, diskHash, text, parsed, reverted }
   }
 
   #parseFailed(path: string, error: unknown, hash: string | undefined): void {

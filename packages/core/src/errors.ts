@@ -23,7 +23,9 @@ export const ErrorCodes = {
   /** The data directory was written by an incompatible version. */
   DATA_VERSION: 'REGSYNC_DATA_VERSION',
   /** A configuration value or command-line flag is invalid. */
-  CONFIG: 'REGSYNC_CONFIG'
+  CONFIG: 'REGSYNC_CONFIG',
+  /** A passive node takes no local edits: it applies the cluster's state only. */
+  PASSIVE: 'REGSYNC_PASSIVE'
 } as const
 
 /** One of the {@link ErrorCodes}. */

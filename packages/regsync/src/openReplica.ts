@@ -19,8 +19,10 @@ export interface OpenReplicaOptions {
   readonly rescanIntervalMs?: number
   /** Files over this size are not imported. Default 1 MiB. */
   readonly maxFileBytes?: number
-  /** Import the directory on open. Default true. */
-  readonly importOnOpen?: boolean
+  /** Import the directory on open. Default true; `unless-fresh` waits for `allowImport()` on a fresh data dir. */
+  readonly importOnOpen?: boolean | 'unless-fresh'
+  /** `active` (default) or `passive`: a passive node reverts local edits to the cluster's version. */
+  readonly mode?: 'active' | 'passive'
   /** fsync each written file. Default true. */
   readonly fsync?: boolean
 }
@@ -45,7 +47,8 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
     logger: options.logger,
     rescanIntervalMs: options.rescanIntervalMs,
     maxFileBytes: options.maxFileBytes,
-    importOnOpen: options.importOnOpen
+    importOnOpen: options.importOnOpen,
+    mode: options.mode
   }
   const replica = new Replica(replicaOptions)
   await replica.open()

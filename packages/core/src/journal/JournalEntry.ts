@@ -12,6 +12,8 @@ export type JournalKind =
   | 'stale'
   /** A file with no base here lost to the document's version of the same path. */
   | 'adopt'
+  /** A passive node reverted a local edit to the cluster's version; `bytes` is the reverted file. */
+  | 'reverted'
 
 /** One value that lost and was kept so that an operator can restore it. */
 export interface JournalEntry {
