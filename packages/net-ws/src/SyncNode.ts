@@ -1,0 +1,558 @@
+/**
+ * Binds a {@link Replica} to the network. Every node accepts links on its listener (through
+ * {@link SyncNode.handleUpgrade}) and dials every peer it knows. Both kinds of link speak the
+ * y-websocket protocol (see `protocol.ts`).
+ *
+ * Updates from a link go through the replica's queue, so they are persisted (and their files
+ * written) before the replica emits them; the replica's `update` event is then relayed to every
+ * other link. A line A-B-C therefore converges, and duplicate links between two nodes only cost
+ * duplicate frames: applying an update twice is a no-op in Yjs.
+ *
+ * Outbound links are our own small client rather than y-websocket's `WebsocketProvider`: the
+ * provider applies updates straight to the document, before regsync could persist them or route
+ * them through the reconcile queue, and it reconnects without jitter. The wire format is the same,
+ * and a stock `WebsocketProvider` can connect to the listener.
+ */
+import type { IncomingMessage } from 'node:http'
+import type { Duplex } from 'node:stream'
+import * as Y from 'yjs'
+import * as awarenessProtocol from 'y-protocols/awareness'
+import { WebSocket, WebSocketServer } from 'ws'
+import type { RawData } from 'ws'
+import { ObservableV2 } from 'lib0/observable'
+import { asOrigin, silentLogger } from '@regsync/core'
+import type { Logger, Replica, TransactionOrigin } from '@regsync/core'
+import { isAuthorized } from './auth.js'
+import { readMessage, writeAwareness, writeStep1, writeStep2, writeUpdate } from './protocol.js'
+
+/** Options of a {@link SyncNode}. */
+export interface SyncNodeOptions {
+  readonly replica: Replica
+  /** The room: links use `/sync/<cluster>`. Default `cas`. */
+  readonly cluster?: string
+  /** The cluster secret; without one every connection is accepted (development only). */
+  readonly secret?: string | undefined
+  readonly mode?: 'active' | 'passive'
+  /** Version reported in awareness. */
+  readonly version: string
+  /** The URL other nodes reach this node at, reported in awareness. */
+  readonly address?: string | undefined
+  /** Frames larger than this close the link. Default 64 MiB: a full state of 10,000 definitions is about 40 MiB. */
+  readonly maxMessageBytes?: number
+  /** TLS options for outbound `wss:` links (CA to trust, and a client certificate for mutual TLS). */
+  readonly tls?: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer } | undefined
+  /** Reconnect backoff: full jitter between 0 and min(maxMs, initialMs * 2^attempt). Default 200 ms and 10 s. */
+  readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number }
+  readonly logger?: Logger | undefined
+}
+
+/** One link as `/status` shows it. */
+export interface PeerStatus {
+  /** The peer URL for outbound links; `inbound:<address>:<port>` for inbound ones. */
+  readonly url: string
+  readonly direction: 'outbound' | 'inbound'
+  /** Where the peer came from: `static`, `dns`, or `inbound`. */
+  readonly source: string
+  readonly connected: boolean
+  /** Received the peer's full state at least once on the current connection. */
+  readonly synced: boolean
+  /** Last frame received, ms since the epoch. */
+  readonly lastSeen: number | null
+  /** The peer's node id, once known. */
+  readonly nodeId: string | null
+  readonly lastError: string | null
+}
+
+/** Counters for `/metrics`. */
+export interface NetStats {
+  framesIn: number
+  framesOut: number
+  bytesIn: number
+  bytesOut: number
+  updatesIn: number
+  connectionsAccepted: number
+  /** Refused before the upgrade: wrong or missing secret. */
+  connectionsUnauthorized: number
+  /** Closed because a frame or update did not decode. */
+  badFrames: number
+  /** Closed because a frame was over the size limit. */
+  oversizeFrames: number
+}
+
+/** Events of a {@link SyncNode}. */
+export type SyncNodeEvents = {
+  /** The first time any link is synced. */
+  synced: () => void
+}
+
+/** The local awareness state every node publishes. */
+interface NodeState {
+  readonly nodeId: string
+  readonly version: string
+  readonly mode: 'active' | 'passive'
+  readonly address: string | null
+  readonly cluster: string
+}
+
+const NODE_HEADER = 'x-regsync-node'
+
+class Link {
+  synced = false
+  lastSeen: number | null = null
+  nodeId: string | null = null
+  /** Awareness clients first heard of through this link. */
+  readonly clients = new Set<number>()
+
+  constructor(
+    readonly id: string,
+    readonly socket: WebSocket,
+    readonly direction: 'outbound' | 'inbound',
+    readonly label: string
+  ) {}
+
+  get open(): boolean {
+    return this.socket.readyState === WebSocket.OPEN
+  }
+}
+
+class OutboundPeer {
+  link: Link | undefined
+  attempt = 0
+  timer: ReturnType<typeof setTimeout> | undefined
+  lastError: string | null = null
+  closed = false
+  /** The URL reached this very node. */
+  self = false
+
+  constructor(
+    readonly url: string,
+    readonly sources: Set<string>
+  ) {}
+}
+
+let linkCounter = 0
+
+/** One node's network side. */
+export class SyncNode extends ObservableV2<SyncNodeEvents> {
+  readonly stats: NetStats = {
+    framesIn: 0,
+    framesOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+    updatesIn: 0,
+    connectionsAccepted: 0,
+    connectionsUnauthorized: 0,
+    badFrames: 0,
+    oversizeFrames: 0
+  }
+  readonly awareness: awarenessProtocol.Awareness
+
+  readonly #replica: Replica
+  readonly #cluster: string
+  readonly #secret: string | undefined
+  readonly #mode: 'active' | 'passive'
+  readonly #maxMessageBytes: number
+  readonly #tls: SyncNodeOptions['tls']
+  readonly #initialMs: number
+  readonly #maxMs: number
+  readonly #log: Logger
+  readonly #server: WebSocketServer
+  readonly #links = new Map<string, Link>()
+  readonly #outbound = new Map<string, OutboundPeer>()
+  readonly #clientLinks = new Map<number, Set<Link>>()
+  #everSynced = false
+  #closed = false
+
+  constructor(options: SyncNodeOptions) {
+    super()
+    if (options?.replica === undefined) throw new TypeError('options.replica is required')
+    this.#replica = options.replica
+    this.#cluster = options.cluster ?? 'cas'
+    if (!/^[A-Za-z0-9._-]+$/.test(this.#cluster)) throw new TypeError('options.cluster may hold only letters, digits, ".", "_" and "-"')
+    this.#secret = options.secret
+    this.#mode = options.mode ?? 'active'
+    this.#maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024
+    this.#tls = options.tls
+    this.#initialMs = options.reconnect?.initialMs ?? 200
+    this.#maxMs = options.reconnect?.maxMs ?? 10_000
+    this.#log = options.logger ?? silentLogger
+    this.#server = new WebSocketServer({ noServer: true, maxPayload: this.#maxMessageBytes, perMessageDeflate: false })
+    this.#server.on('headers', (headers) => headers.push(`X-Regsync-Node: ${this.#replica.nodeId}`))
+
+    this.awareness = new awarenessProtocol.Awareness(this.#replica.doc)
+    this.awareness.setLocalState({
+      nodeId: this.#replica.nodeId,
+      version: options.version,
+      mode: this.#mode,
+      address: options.address ?? null,
+      cluster: this.#cluster
+    } satisfies NodeState)
+    this.awareness.on('update', this.#onAwareness)
+    this.#replica.on('update', this.#onReplicaUpdate)
+  }
+
+  /** The sync path of this cluster. */
+  get path(): string {
+    return `/sync/${this.#cluster}`
+  }
+
+  /** True once a link has synced, or when no peer is configured. */
+  get synced(): boolean {
+    return this.#everSynced || this.#outbound.size === 0
+  }
+
+  /** True when `url` (a request URL) is this node's sync path. */
+  isSyncPath(url: string | undefined): boolean {
+    const pathname = new URL(url ?? '/', 'http://localhost').pathname
+    return pathname === this.path || pathname === this.path + '/'
+  }
+
+  /**
+   * Takes an HTTP upgrade request. Anything but the sync path gets 404; a missing or wrong secret
+   * gets 401, before any websocket data is exchanged.
+   */
+  handleUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (this.#closed) return refuse(socket, 503, 'Service Unavailable')
+    if (!this.isSyncPath(request.url)) return refuse(socket, 404, 'Not Found')
+    if (!isAuthorized(request, this.#secret)) {
+      this.stats.connectionsUnauthorized++
+      this.#log.warn({ remote: request.socket.remoteAddress }, 'refused a sync connection: missing or wrong secret')
+      return refuse(socket, 401, 'Unauthorized')
+    }
+    this.#server.handleUpgrade(request, socket, head, (ws) => {
+      this.stats.connectionsAccepted++
+      const remote = `${request.socket.remoteAddress ?? '?'}:${request.socket.remotePort ?? '?'}`
+      const link = new Link(`in-${++linkCounter}`, ws, 'inbound', `inbound:${remote}`)
+      const node = new URL(request.url ?? '/', 'http://localhost').searchParams.get('node')
+      if (node !== null) link.nodeId = node
+      this.#attach(link)
+    })
+  }
+
+  /**
+   * Sets the peers known from one source (`static`, `dns`). Links to URLs no source knows any
+   * more are closed; new URLs are dialed.
+   */
+  setPeers(source: string, urls: readonly string[]): void {
+    if (this.#closed) return
+    const wanted = new Set(urls.map((url) => this.#normalize(url)))
+    for (const [url, peer] of this.#outbound) {
+      if (peer.sources.has(source) && !wanted.has(url)) {
+        peer.sources.delete(source)
+        if (peer.sources.size === 0) this.#dropPeer(url)
+      }
+    }
+    for (const url of wanted) {
+      const existing = this.#outbound.get(url)
+      if (existing !== undefined) {
+        existing.sources.add(source)
+        continue
+      }
+      const peer = new OutboundPeer(url, new Set([source]))
+      this.#outbound.set(url, peer)
+      this.#log.info({ peer: url, source }, `new peer ${url}`)
+      this.#dial(peer)
+    }
+  }
+
+  /** Every configured peer and every inbound link. */
+  peers(): PeerStatus[] {
+    const out: PeerStatus[] = []
+    for (const peer of this.#outbound.values()) {
+      if (peer.self) continue
+      const link = peer.link
+      out.push({
+        url: peer.url,
+        direction: 'outbound',
+        source: [...peer.sources].sort().join(','),
+        connected: link?.open ?? false,
+        synced: link?.synced ?? false,
+        lastSeen: link?.lastSeen ?? null,
+        nodeId: link?.nodeId ?? null,
+        lastError: peer.lastError
+      })
+    }
+    for (const link of this.#links.values()) {
+      if (link.direction !== 'inbound') continue
+      out.push({
+        url: link.label,
+        direction: 'inbound',
+        source: 'inbound',
+        connected: link.open,
+        synced: link.synced,
+        lastSeen: link.lastSeen,
+        nodeId: link.nodeId,
+        lastError: null
+      })
+    }
+    return out
+  }
+
+  /** The awareness states of every node heard of, keyed by node id. */
+  nodes(): Map<string, NodeState> {
+    const out = new Map<string, NodeState>()
+    for (const state of this.awareness.getStates().values()) {
+      const node = state as Partial<NodeState>
+      if (typeof node.nodeId === 'string') out.set(node.nodeId, node as NodeState)
+    }
+    return out
+  }
+
+  /** Closes every link and stops dialing. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    this.#replica.off('update', this.#onReplicaUpdate)
+    this.awareness.off('update', this.#onAwareness)
+    for (const peer of this.#outbound.values()) {
+      peer.closed = true
+      if (peer.timer !== undefined) clearTimeout(peer.timer)
+    }
+    awarenessProtocol.removeAwarenessStates(this.awareness, [this.#replica.doc.clientID], 'close')
+    const closing: Array<Promise<void>> = []
+    for (const link of this.#links.values()) {
+      closing.push(
+        new Promise((resolve) => {
+          if (link.socket.readyState === WebSocket.CLOSED) return resolve()
+          link.socket.once('close', () => resolve())
+          link.socket.close(1001, 'node shutting down')
+          setTimeout(() => {
+            link.socket.terminate()
+            resolve()
+          }, 1000).unref()
+        })
+      )
+    }
+    await Promise.all(closing)
+    this.awareness.destroy()
+    await new Promise<void>((resolve) => this.#server.close(() => resolve()))
+  }
+
+  #normalize(url: string): string {
+    const parsed = new URL(url)
+    if (parsed.protocol !== 'ws:' && parsed.protocol !== 'wss:') throw new TypeError(`peer URL must start with ws:// or wss://, not ${url}`)
+    if (parsed.pathname === '/' || parsed.pathname === '') parsed.pathname = this.path
+    parsed.search = ''
+    return parsed.toString()
+  }
+
+  #dial(peer: OutboundPeer): void {
+    if (this.#closed || peer.closed || peer.self) return
+    const target = new URL(peer.url)
+    target.searchParams.set('node', this.#replica.nodeId)
+    const headers: Record<string, string> = {}
+    if (this.#secret !== undefined) headers.authorization = `Bearer ${this.#secret}`
+    const socket = new WebSocket(target, {
+      headers,
+      maxPayload: this.#maxMessageBytes,
+      perMessageDeflate: false,
+      handshakeTimeout: 5000,
+      ...(this.#tls?.ca !== undefined ? { ca: this.#tls.ca } : {}),
+      ...(this.#tls?.cert !== undefined ? { cert: this.#tls.cert } : {}),
+      ...(this.#tls?.key !== undefined ? { key: this.#tls.key } : {})
+    })
+    const link = new Link(`out-${++linkCounter}`, socket, 'outbound', peer.url)
+    peer.link = link
+    socket.on('upgrade', (response) => {
+      const node = response.headers[NODE_HEADER]
+      if (typeof node === 'string') link.nodeId = node
+    })
+    socket.on('unexpected-response', (_request, response) => {
+      peer.lastError = `HTTP ${response.statusCode}${response.statusCode === 401 ? ' (wrong or missing secret)' : ''}`
+      this.#log.warn({ peer: peer.url, status: response.statusCode }, `peer ${peer.url} refused the link: ${peer.lastError}`)
+      socket.terminate()
+    })
+    socket.on('open', () => {
+      if (link.nodeId === this.#replica.nodeId) {
+        // A peer list or DNS answer that names this very node.
+        peer.self = true
+        this.#log.info({ peer: peer.url }, `peer ${peer.url} is this node; not dialing it`)
+        socket.close(1000, 'self')
+        return
+      }
+      peer.attempt = 0
+      peer.lastError = null
+      this.#log.info({ peer: peer.url, nodeId: link.nodeId }, `connected to ${peer.url}`)
+    })
+    socket.on('close', () => {
+      if (peer.link === link) peer.link = undefined
+      this.#schedule(peer)
+    })
+    socket.on('error', (error) => {
+      peer.lastError = error.message
+      this.#log.debug({ peer: peer.url, err: error.message }, `link to ${peer.url} failed`)
+    })
+    this.#attach(link)
+  }
+
+  #schedule(peer: OutboundPeer): void {
+    if (this.#closed || peer.closed || peer.self || peer.timer !== undefined) return
+    const ceiling = Math.min(this.#maxMs, this.#initialMs * 2 ** peer.attempt)
+    peer.attempt = Math.min(peer.attempt + 1, 30)
+    // Full jitter: nodes that lost a peer together do not all come back in the same millisecond.
+    const delay = Math.random() * ceiling
+    peer.timer = setTimeout(() => {
+      peer.timer = undefined
+      this.#dial(peer)
+    }, delay)
+    peer.timer.unref()
+  }
+
+  #dropPeer(url: string): void {
+    const peer = this.#outbound.get(url)
+    if (peer === undefined) return
+    this.#outbound.delete(url)
+    peer.closed = true
+    if (peer.timer !== undefined) clearTimeout(peer.timer)
+    peer.link?.socket.close(1000, 'peer removed')
+    this.#log.info({ peer: url }, `peer ${url} removed`)
+  }
+
+  #attach(link: Link): void {
+    const socket = link.socket
+    this.#links.set(link.id, link)
+    const start = (): void => {
+      this.#send(link, writeStep1(Y.encodeStateVector(this.#replica.doc)))
+      const clients = [...this.awareness.getStates().keys()]
+      if (clients.length > 0) this.#send(link, writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients)))
+    }
+    if (socket.readyState === WebSocket.OPEN) start()
+    else socket.once('open', start)
+    socket.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(link, data, isBinary))
+    socket.on('error', (error: Error & { code?: string }) => {
+      if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
+        this.stats.oversizeFrames++
+        this.#log.warn({ link: link.label }, `closed ${link.label}: a frame was over the ${this.#maxMessageBytes}-byte limit`)
+      }
+    })
+    socket.on('close', () => {
+      this.#links.delete(link.id)
+      const gone: number[] = []
+      for (const client of link.clients) {
+        const links = this.#clientLinks.get(client)
+        links?.delete(link)
+        if (links !== undefined && links.size === 0) {
+          this.#clientLinks.delete(client)
+          gone.push(client)
+        }
+      }
+      if (gone.length > 0) awarenessProtocol.removeAwarenessStates(this.awareness, gone, link)
+    })
+  }
+
+  #onFrame(link: Link, data: RawData, isBinary: boolean): void {
+    if (this.#closed) return
+    const frame = toBytes(data)
+    this.stats.framesIn++
+    this.stats.bytesIn += frame.byteLength
+    link.lastSeen = Date.now()
+    if (!isBinary) return this.#badFrame(link, new Error('text frame'))
+    let message
+    try {
+      message = readMessage(frame)
+    } catch (error) {
+      return this.#badFrame(link, error)
+    }
+    switch (message.kind) {
+      case 'step1': {
+        let update: Uint8Array
+        try {
+          update = Y.encodeStateAsUpdate(this.#replica.doc, message.stateVector)
+        } catch (error) {
+          return this.#badFrame(link, error)
+        }
+        this.#send(link, writeStep2(update))
+        return
+      }
+      case 'step2':
+      case 'update': {
+        this.stats.updatesIn++
+        const origin: TransactionOrigin = { source: 'peer', peerId: link.id }
+        this.#replica.applyUpdate(message.update, origin).then(
+          () => {
+            if (message.kind === 'step2' && !link.synced) {
+              link.synced = true
+              this.#log.info({ link: link.label, nodeId: link.nodeId }, `synced with ${link.label}`)
+              if (!this.#everSynced) {
+                this.#everSynced = true
+                this.emit('synced', [])
+              }
+            }
+          },
+          (error: unknown) => this.#badFrame(link, error)
+        )
+        return
+      }
+      case 'awareness':
+        try {
+          const before = new Set(this.awareness.getStates().keys())
+          awarenessProtocol.applyAwarenessUpdate(this.awareness, message.update, link)
+          for (const client of this.awareness.getStates().keys()) {
+            if (before.has(client) || client === this.#replica.doc.clientID) continue
+            link.clients.add(client)
+            let links = this.#clientLinks.get(client)
+            if (links === undefined) this.#clientLinks.set(client, (links = new Set()))
+            links.add(link)
+          }
+        } catch (error) {
+          this.#badFrame(link, error)
+        }
+        return
+      case 'queryAwareness':
+        this.#send(link, writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, [...this.awareness.getStates().keys()])))
+        return
+      case 'auth':
+        return
+    }
+  }
+
+  #badFrame(link: Link, error: unknown): void {
+    this.stats.badFrames++
+    const reason = error instanceof Error ? error.message : String(error)
+    this.#log.warn({ link: link.label, reason }, `closed ${link.label}: malformed frame (${reason})`)
+    // 1007: invalid frame payload data.
+    link.socket.close(1007, 'malformed frame')
+    setTimeout(() => link.socket.terminate(), 1000).unref()
+  }
+
+  #send(link: Link, frame: Uint8Array): void {
+    if (!link.open) return
+    this.stats.framesOut++
+    this.stats.bytesOut += frame.byteLength
+    link.socket.send(frame, { binary: true })
+  }
+
+  readonly #onReplicaUpdate = (update: Uint8Array, origin: TransactionOrigin | undefined): void => {
+    const typed = asOrigin(origin)
+    // A passive node never publishes its own edits; it only relays the cluster's.
+    if (this.#mode === 'passive' && typed?.source !== 'peer') return
+    const from = typed?.source === 'peer' ? typed.peerId : undefined
+    const frame = writeUpdate(update)
+    for (const link of this.#links.values()) {
+      if (link.id !== from) this.#send(link, frame)
+    }
+  }
+
+  readonly #onAwareness = (
+    { added, updated, removed }: { added: number[]; updated: number[]; removed: number[] },
+    origin: unknown
+  ): void => {
+    const changed = [...added, ...updated, ...removed]
+    if (changed.length === 0) return
+    const frame = writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
+    for (const link of this.#links.values()) {
+      if (link !== origin) this.#send(link, frame)
+    }
+  }
+}
+
+function refuse(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
+  socket.destroy()
+}
+
+function toBytes(data: RawData): Uint8Array {
+  if (Array.isArray(data)) return new Uint8Array(Buffer.concat(data))
+  if (data instanceof ArrayBuffer) return new Uint8Array(data)
+  return new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}

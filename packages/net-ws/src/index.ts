@@ -1,0 +1,5 @@
+export { SyncNode } from './SyncNode.js'
+export type { SyncNodeOptions, PeerStatus, NetStats, SyncNodeEvents } from './SyncNode.js'
+export { isAuthorized, presentedSecret } from './auth.js'
+export { DnsDiscovery, localAddresses, parseDnsTarget } from './DnsDiscovery.js'
+export type { DnsDiscoveryOptions, Resolver, SrvRecord } from './DnsDiscovery.js'

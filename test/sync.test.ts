@@ -1,0 +1,193 @@
+import { readFile, writeFile, readdir } from 'node:fs/promises'
+import { join, dirname } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import WebSocket from 'ws'
+import { WebsocketProvider } from 'y-websocket'
+import * as encoding from 'lib0/encoding'
+import { snapshotDir, waitFor } from './helpers/fs.js'
+import { startNetNode } from './helpers/netNodes.js'
+import type { NetNode } from './helpers/netNodes.js'
+
+const SECRET = 'correct horse battery staple'
+
+const nodes: NetNode[] = []
+afterEach(async () => {
+  await Promise.all(nodes.splice(0).map((node) => node.cleanup()))
+})
+
+async function netNode(...args: Parameters<typeof startNetNode>): Promise<NetNode> {
+  const [options = {}, prepare] = args
+  const node = await startNetNode({ ...options, sync: { secret: SECRET, ...options.sync } }, prepare)
+  nodes.push(node)
+  return node
+}
+
+function app(id: number, description = 'first'): string {
+  return `{\n  // service ${id}\n  "@class" : "org.apereo.cas.services.CasRegisteredService",\n  "serviceId" : "^https://app${id}.example.org/.*",\n  "name" : "App",\n  "id" : ${id},\n  "description" : ${JSON.stringify(description)}\n}\n`
+}
+
+async function sameDirs(...all: NetNode[]): Promise<boolean> {
+  const snapshots = await Promise.all(all.map((node) => snapshotDir(node.dir)))
+  const first = JSON.stringify([...snapshots[0]!].map(([k, v]) => [k, v.toString('base64')]))
+  return snapshots.every((s) => JSON.stringify([...s].map(([k, v]) => [k, v.toString('base64')])) === first)
+}
+
+/** Opens a raw authenticated websocket to a node's sync path. */
+function rawSocket(node: NetNode, secret = SECRET): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(`${node.url}/sync/cas`, { headers: { authorization: `Bearer ${secret}` } })
+    socket.once('open', () => resolve(socket))
+    socket.once('error', reject)
+  })
+}
+
+function closed(socket: WebSocket): Promise<number> {
+  return new Promise((resolve) => socket.once('close', (code) => resolve(code)))
+}
+
+describe('nodes syncing over websockets', () => {
+  it('brings a new node up to date and carries edits both ways, byte for byte', async () => {
+    const a = await netNode({}, async (dir) => {
+      await writeFile(join(dir, 'App-1.json'), app(1))
+      await writeFile(join(dir, 'App-2.json'), app(2))
+    })
+    const b = await netNode()
+    b.sync.setPeers('static', [a.url])
+    await waitFor('b to receive both files', async () => (await snapshotDir(b.dir)).size === 2)
+    expect(await sameDirs(a, b)).toBe(true)
+    expect(await readFile(join(b.dir, 'App-1.json'), 'utf8')).toBe(app(1))
+
+    await writeFile(join(b.dir, 'App-1.json'), app(1, 'edited on b'))
+    await waitFor('a to receive the edit', async () => (await readFile(join(a.dir, 'App-1.json'), 'utf8')).includes('edited on b'))
+    await a.replica.delete('App-2.json')
+    await waitFor('b to delete', async () => !(await snapshotDir(b.dir)).has('App-2.json'))
+    expect(b.sync.synced).toBe(true)
+    expect(a.sync.peers().some((peer) => peer.direction === 'inbound' && peer.connected)).toBe(true)
+    expect(b.sync.peers()).toMatchObject([{ url: `${a.url}/sync/cas`, connected: true, synced: true, nodeId: a.replica.nodeId }])
+  })
+
+  it('converges along a line A-B-C through relays, and knows every node by awareness', async () => {
+    const a = await netNode({ sync: { address: 'ws://a' } }, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
+    const b = await netNode({ sync: { address: 'ws://b' } })
+    const c = await netNode({ sync: { address: 'ws://c' } })
+    b.sync.setPeers('static', [a.url])
+    c.sync.setPeers('static', [b.url])
+    await waitFor('c to receive the file', async () => (await snapshotDir(c.dir)).size === 1)
+    await writeFile(join(c.dir, 'App-3.json'), app(3))
+    await waitFor('a to receive the file from c', async () => (await snapshotDir(a.dir)).size === 2)
+    await waitFor('all three equal', () => sameDirs(a, b, c))
+    await waitFor('a to know c by awareness', () => a.sync.nodes().has(c.replica.nodeId))
+    expect(a.sync.nodes().get(c.replica.nodeId)).toMatchObject({ version: 'test', mode: 'active', address: 'ws://c' })
+  })
+
+  it('lets a stock y-websocket WebsocketProvider see the registry', async () => {
+    const a = await netNode({}, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
+    const doc = new Y.Doc()
+    const provider = new WebsocketProvider(`${a.url}/sync`, 'cas', doc, {
+      WebSocketPolyfill: WebSocket as unknown as typeof globalThis.WebSocket,
+      disableBc: true,
+      params: { token: SECRET }
+    })
+    try {
+      await waitFor('the provider to sync', () => provider.synced)
+      expect([...doc.getMap('files').keys()]).toEqual(['App-1.json'])
+    } finally {
+      provider.destroy()
+      doc.destroy()
+    }
+  })
+
+  it('refuses a missing or wrong secret with 401 before the upgrade', async () => {
+    const a = await netNode()
+    for (const headers of [{}, { authorization: 'Bearer wrong' }]) {
+      const status = await new Promise<number>((resolve, reject) => {
+        const socket = new WebSocket(`${a.url}/sync/cas`, { headers })
+        socket.once('unexpected-response', (_request, response) => {
+          resolve(response.statusCode ?? 0)
+          socket.terminate()
+        })
+        socket.once('open', () => reject(new Error('upgraded without the secret')))
+        socket.once('error', () => {})
+      })
+      expect(status).toBe(401)
+    }
+    expect(a.sync.stats.connectionsUnauthorized).toBe(2)
+    const wrongPath = await new Promise<number>((resolve) => {
+      const socket = new WebSocket(`${a.url}/sync/other`, { headers: { authorization: `Bearer ${SECRET}` } })
+      socket.once('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0))
+      socket.once('error', () => {})
+    })
+    expect(wrongPath).toBe(404)
+  })
+
+  it('closes a link that sends an oversized frame, and keeps serving others', async () => {
+    const a = await netNode({ sync: { maxMessageBytes: 4096 } }, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
+    const socket = await rawSocket(a)
+    const done = closed(socket)
+    socket.send(new Uint8Array(10_000))
+    expect(await done).toBe(1009)
+    await waitFor('the oversize to be counted', () => a.sync.stats.oversizeFrames === 1)
+    const b = await netNode()
+    b.sync.setPeers('static', [a.url])
+    await waitFor('b still syncs', async () => (await snapshotDir(b.dir)).size === 1)
+  })
+
+  it('closes a link that sends garbage, and survives', async () => {
+    const a = await netNode({}, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
+    for (const garbage of [new Uint8Array([0xff, 0xff, 0xff]), new Uint8Array([0, 2, 5, 1, 2, 3, 4, 5]), Buffer.from('hello')]) {
+      const socket = await rawSocket(a)
+      const done = closed(socket)
+      socket.send(garbage)
+      expect(await done).toBe(1007)
+    }
+    expect(a.sync.stats.badFrames).toBe(3)
+    await a.replica.put('App-2.json', app(2))
+    expect(a.replica.list()).toEqual(['App-1.json', 'App-2.json'])
+  })
+
+  it('never writes outside its directory for a valid update with unsafe paths', async () => {
+    const a = await netNode({}, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
+    const evil = new Y.Doc()
+    const files = evil.getMap<Y.Map<unknown>>('files')
+    for (const path of ['../evil.json', '/tmp/evil.json', '.hidden.json', 'sub/../../evil.json']) {
+      const entry = new Y.Map<unknown>()
+      const body = new Y.Map<unknown>()
+      entry.set('body', body)
+      entry.set('text', new Y.Text('{ "@class": "evil" }'))
+      files.set(path, entry)
+      body.set('@class', '"evil"')
+    }
+    const socket = await rawSocket(a)
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, 0)
+    encoding.writeVarUint(encoder, 2)
+    encoding.writeVarUint8Array(encoder, Y.encodeStateAsUpdate(evil))
+    socket.send(encoding.toUint8Array(encoder))
+    await waitFor('the unsafe paths to be rejected', () => a.replica.rejectedPaths === 4)
+    await a.replica.settled()
+    socket.close()
+    expect(a.replica.list()).toEqual(['App-1.json'])
+    expect([...(await snapshotDir(a.dir)).keys()]).toEqual(['App-1.json'])
+    expect((await readdir(dirname(a.dir))).sort()).toEqual(['data', 'services'])
+    await expect(readFile('/tmp/evil.json')).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it('runs a passive node that applies the cluster and reverts its own edits', async () => {
+    const a = await netNode({}, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
+    const p = await netNode({ replica: { mode: 'passive' }, sync: { mode: 'passive' } })
+    p.sync.setPeers('static', [a.url])
+    await waitFor('the passive node to receive the file', async () => (await snapshotDir(p.dir)).size === 1)
+    await writeFile(join(p.dir, 'App-1.json'), app(1, 'local edit on the passive node'))
+    await waitFor('the edit to be reverted', async () => (await readFile(join(p.dir, 'App-1.json'), 'utf8')) === app(1))
+    await writeFile(join(p.dir, 'Local-9.json'), app(9))
+    await waitFor('the new local file to be removed', async () => !(await snapshotDir(p.dir)).has('Local-9.json'))
+    expect(await readFile(join(a.dir, 'App-1.json'), 'utf8')).toBe(app(1))
+    expect((await snapshotDir(a.dir)).has('Local-9.json')).toBe(false)
+    const journal = await p.replica.journal()
+    expect(journal.filter((entry) => entry.kind === 'reverted').map((entry) => entry.path).sort()).toEqual(['App-1.json', 'Local-9.json'])
+    await expect(p.replica.put('App-2.json', app(2))).rejects.toMatchObject({ code: 'REGSYNC_PASSIVE' })
+    await a.replica.put('App-1.json', app(1, 'from the cluster'))
+    await waitFor('the passive node to apply the cluster', async () => (await readFile(join(p.dir, 'App-1.json'), 'utf8')).includes('from the cluster'))
+  })
+})
