@@ -575,7 +575,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           if (change.action === 'delete' && origin?.source === 'peer') {
             this.#journal('delete', path, { bytes: this.#texts.get(path), from })
           } else if (change.action === 'update' && concurrentLoser(files, path, transaction) !== undefined) {
-            this.#journal('create', path, { bytes: this.#texts.get(path), from })
+            // Two nodes that created the same file with the same bytes lost nothing.
+            const lost = this.#texts.get(path)
+            if (lost === undefined || lost !== this.#materialize(path)) this.#journal('create', path, { bytes: lost, from })
           }
         }
         continue
@@ -589,6 +591,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         if (change.action !== 'update') continue
         if (concurrentLoser(event.target, key, transaction) === undefined) continue
         const old = change.oldValue as unknown
+        if (typeof old === 'string' && old === event.target.get(key)) continue
         this.#journal('field', path, {
           field: [...fieldPrefix, key],
           value: old instanceof Y.Map ? undefined : encodeLeaf(readNode(old)),
