@@ -115,8 +115,11 @@ export type ReplicaEvents = {
 const RECHECK_MS = 60
 /** YAML has no end marker, so a torn write can parse: a YAML file is imported once it is this old. */
 const YAML_SETTLE_MS = 40
-/** After a parse error, look again this soon in case the writer was mid-write. */
-const PARSE_RETRY_MS = 100
+/**
+ * After a parse error, look again after each of these delays before calling the file bad: a writer
+ * that truncates and then writes (as CAS does) is usually done within a few ms, sometimes not.
+ */
+const PARSE_RETRY_MS = [5, 25, 100, 300] as const
 /** Reads in flight during a scan. */
 const IO_CONCURRENCY = 32
 /** Compact the update log after this many updates or bytes. */
@@ -189,8 +192,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   /** Paths whose document state moved since their base was recorded. */
   readonly #docDirty = new Set<string>()
   readonly #problems = new Map<string, FileProblem & { hash: string | undefined }>()
-  /** Paths that failed to parse once and get one more look before they count as bad. */
-  readonly #retrying = new Set<string>()
+  /** Paths that failed to parse, with how many looks they have had since, before they count as bad. */
+  readonly #retrying = new Map<string, number>()
 
   // The queue.
   readonly #dirty = new Set<string>()
@@ -1014,12 +1017,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     const previous = this.#problems.get(path)
     if (previous?.hash === hash && previous !== undefined) return
     const message = messageOf(error)
-    const retried = this.#retrying.has(path)
-    if (!retried) {
+    const attempt = this.#retrying.get(path) ?? 0
+    const delay = PARSE_RETRY_MS[attempt]
+    if (delay !== undefined) {
       // A writer may be mid-write (CAS truncates, then writes): look again before calling it bad.
-      this.#retrying.add(path)
-      this.#later(PARSE_RETRY_MS, () => this.#dirty.add(path))
-      this.#log.debug({ path, reason: message }, `${path} does not parse yet; looking again`)
+      this.#retrying.set(path, attempt + 1)
+      this.#later(delay, () => this.#dirty.add(path))
+      this.#log.debug({ path, reason: message, attempt }, `${path} does not parse yet; looking again in ${delay} ms`)
       return
     }
     this.#retrying.delete(path)
