@@ -41,7 +41,7 @@ export interface SyncNodeOptions {
   readonly maxMessageBytes?: number
   /** TLS options for outbound `wss:` links (CA to trust, and a client certificate for mutual TLS). */
   readonly tls?: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer } | undefined
-  /** Reconnect backoff: full jitter between 0 and min(maxMs, initialMs * 2^attempt). Default 200 ms and 10 s. */
+  /** Reconnect backoff: full jitter between 0 and min(maxMs, initialMs * 2^attempt). Default 200 ms and 5 s. */
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number }
   readonly logger?: Logger | undefined
 }
@@ -174,7 +174,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     this.#maxMessageBytes = options.maxMessageBytes ?? 64 * 1024 * 1024
     this.#tls = options.tls
     this.#initialMs = options.reconnect?.initialMs ?? 200
-    this.#maxMs = options.reconnect?.maxMs ?? 10_000
+    this.#maxMs = options.reconnect?.maxMs ?? 5000
     this.#log = options.logger ?? silentLogger
     this.#server = new WebSocketServer({ noServer: true, maxPayload: this.#maxMessageBytes, perMessageDeflate: false })
     this.#server.on('headers', (headers) => headers.push(`X-Regsync-Node: ${this.#replica.nodeId}`))
