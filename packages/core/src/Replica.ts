@@ -111,6 +111,17 @@ export type ReplicaEvents = {
   error: (error: Error) => void
 }
 
+/** How a journal entry's log line explains it. */
+const JOURNAL_REASONS: Record<JournalKind, string> = {
+  field: 'concurrent edits of the same field',
+  create: 'concurrent creation of the same file',
+  delete: 'deleted by a peer',
+  deleteWins: 'a delete from the cluster won over a local edit',
+  stale: 'a stale copy of a deleted file was removed',
+  adopt: "a local file lost to the cluster's version",
+  reverted: 'a passive node reverted a local change'
+}
+
 /** 50 ms: chokidar drops a second `change` on a path within this window, so look again after it. */
 const RECHECK_MS = 60
 /** YAML has no end marker, so a torn write can parse: a YAML file is imported once it is this old. */
@@ -636,10 +647,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       ...(details.bytes !== undefined ? { bytes: details.bytes } : {})
     }
     this.#roundJournal.push(entry)
-    this.#log.warn(
-      { path, kind, field: details.field?.join('.'), from: details.from, journalId: id },
-      `a value of ${path} lost (${kind}) and went to the journal`
-    )
+    const fields = { path, kind, field: details.field?.join('.'), from: details.from, journalId: id }
+    if (kind === 'delete') {
+      // A peer's delete is routine; the journal keeps the file in case it raced an edit here.
+      this.#log.info(fields, `${path} was deleted by ${details.from}; its last version is in the journal`)
+    } else {
+      this.#log.warn(fields, `${JOURNAL_REASONS[kind]}: the losing version of ${path} went to the journal (${id})`)
+    }
   }
 
   // ---- the queue -----------------------------------------------------------------------------
@@ -1079,13 +1093,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #write(write: Write, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
     const { path, text, hash } = write
     try {
-      const now = await this.#directory.stat(path)
-      if (!sameStatOrBothAbsent(now, write.expect)) {
-        // The file moved since it was read: a local edit is in flight. Merge it next round.
+      // The file must still be what was read; checked again by the adapter just before the rename.
+      const stat = await this.#directory.write(path, encodeText(text), write.expect ?? null)
+      if (stat === undefined) {
+        // A local edit landed since the path was read: merge it next round.
         this.#dirty.add(path)
         return
       }
-      const stat = await this.#directory.write(path, encodeText(text))
       setFinal(path, { base: hash, stat })
       this.#texts.set(path, text)
       this.#docDirty.delete(path)
@@ -1099,12 +1113,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #remove(removal: Removal, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
     const { path } = removal
     try {
-      const now = await this.#directory.stat(path)
-      if (now !== undefined && !sameStatOrBothAbsent(now, removal.expect)) {
+      if (removal.expect !== undefined && !(await this.#directory.remove(path, removal.expect))) {
         this.#dirty.add(path)
         return
       }
-      if (now !== undefined) await this.#directory.remove(path)
+      if (removal.expect === undefined && (await this.#directory.stat(path)) !== undefined) {
+        // It appeared since it was read as absent: look again.
+        this.#dirty.add(path)
+        return
+      }
       setFinal(path, { deleted: removal.deletedHash })
       this.#texts.delete(path)
       this.#docDirty.delete(path)
@@ -1153,10 +1170,6 @@ function hashOrUndefined(text: string | undefined): string | undefined {
 function baseOnly(record: IndexRecord | undefined): IndexRecord {
   if (record?.base === undefined) return {}
   return record.stat === undefined ? { base: record.base } : { base: record.base, stat: record.stat }
-}
-
-function sameStatOrBothAbsent(a: FileStat | undefined, b: FileStat | undefined): boolean {
-  return (a === undefined && b === undefined) || sameStat(a, b)
 }
 
 function describeDocSource(path: string, dirty: Set<string>): string {

@@ -1,6 +1,6 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync } from 'node:fs'
 import type { Dirent, Stats } from 'node:fs'
-import { lstat, mkdir, open, rename, unlink, chmod } from 'node:fs/promises'
+import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import { ErrorCodes, RegsyncError, formatOf, pathProblem } from '@regsync/core'
@@ -90,7 +90,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     }
   }
 
-  async write(path: string, bytes: Uint8Array): Promise<FileStat> {
+  async write(path: string, bytes: Uint8Array, expect?: FileStat | null): Promise<FileStat | undefined> {
     const full = this.#join(path)
     await this.#ensureParents(path)
     const folder = dirname(full)
@@ -105,33 +105,57 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       if (!isCode(error, 'ENOENT')) throw error
     }
     const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode ?? 0o644)
+    let written: FileStat
     try {
       await handle.writeFile(bytes)
+      if (mode !== undefined) await handle.chmod(mode)
       if (this.#fsync) await handle.sync()
+      // The stat of these bytes, taken before the rename (which keeps inode, size and mtime): after
+      // it, another writer may already have replaced the file, and its stat must not pass for ours.
+      written = toFileStat(await handle.stat())
     } catch (error) {
       await handle.close().catch(() => {})
       await unlink(temp).catch(() => {})
       throw error
     }
     await handle.close()
-    if (mode !== undefined) await chmod(temp, mode).catch(() => {})
+    if (expect !== undefined && !this.#still(full, expect)) {
+      await unlink(temp).catch(() => {})
+      return undefined
+    }
     try {
       await rename(temp, full)
     } catch (error) {
       await unlink(temp).catch(() => {})
       throw error
     }
-    return toFileStat(await lstat(full))
+    return written
   }
 
-  async remove(path: string): Promise<void> {
+  async remove(path: string, expect?: FileStat): Promise<boolean> {
     const full = this.#resolve(path)
-    if (full === undefined) return
+    if (full === undefined) return true
+    if (expect !== undefined && !this.#still(full, expect)) return false
     try {
       await unlink(full)
     } catch (error) {
       if (!isCode(error, 'ENOENT')) throw error
     }
+    return true
+  }
+
+  /** Whether the file still has the stat (`null`: still absent); checked synchronously, just before acting. */
+  #still(full: string, expect: FileStat | null): boolean {
+    let current: FileStat | undefined
+    try {
+      const stats = lstatSync(full)
+      current = stats.isFile() ? toFileStat(stats) : undefined
+      if (!stats.isFile() && expect !== null) return false
+    } catch (error) {
+      if (!isCode(error, 'ENOENT')) throw error
+    }
+    if (expect === null) return current === undefined
+    return current !== undefined && current.size === expect.size && current.mtimeMs === expect.mtimeMs && current.ino === expect.ino
   }
 
   #join(path: string): string {

@@ -14,10 +14,17 @@ export interface DirectoryAdapter {
   /**
    * Writes a file atomically: a dot-prefixed temp file in the same directory, fsync, rename.
    * Creates parent folders. Returns the new stat.
+   *
+   * With `expect`, the file must still have that stat (`null`: must not exist) at the last moment
+   * before the rename; otherwise nothing is written and the result is `undefined`. This keeps a
+   * write from the cluster from clobbering a local edit made while the write was being prepared.
    */
-  write(path: string, bytes: Uint8Array): Promise<FileStat>
-  /** Removes a file; a missing file is not an error. */
-  remove(path: string): Promise<void>
+  write(path: string, bytes: Uint8Array, expect?: FileStat | null): Promise<FileStat | undefined>
+  /**
+   * Removes a file; a missing file is not an error. With `expect`, the file is removed only if it
+   * still has that stat; the result says whether the precondition held.
+   */
+  remove(path: string, expect?: FileStat): Promise<boolean>
 }
 
 /** What the engine compares to tell whether a file may have changed without reading it. */
