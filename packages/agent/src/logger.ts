@@ -1,7 +1,7 @@
 import { pino } from 'pino'
 import type { Logger as PinoLogger } from 'pino'
 import pretty from 'pino-pretty'
-import type { LogLevel } from './options.js'
+import type { LogLevel } from './config.js'
 
 /**
  * The agent's logger: JSON lines by default (for journald, Loki, CloudWatch), readable lines on a
