@@ -70,7 +70,7 @@ export function runRegsync(args: readonly string[]): AgentProcess {
 
 /** Starts an agent and waits until it is ready. */
 export async function startAgent(dir: string, data: string, extra: readonly string[] = []): Promise<AgentProcess> {
-  const proc = runRegsync(['agent', '--dir', dir, '--data', data, '--log-format', 'json', ...extra])
+  const proc = runRegsync(['agent', '--dir', dir, '--data', data, '--listen', '127.0.0.1:0', '--log-format', 'json', ...extra])
   await proc.waitForLog('regsync agent ready')
   return proc
 }

@@ -75,3 +75,29 @@ export async function waitFor(what: string, check: () => boolean | Promise<boole
 export function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
+
+/**
+ * Edits a file as a careful person would: read, change, write a temp file, and rename it over the
+ * original only if the file still holds what was read; otherwise start again. A plain
+ * read-modify-write would race with the agent writing a peer's change in between, and write the
+ * stale content back as a new edit.
+ */
+export async function editFile(path: string, change: (text: string) => string | undefined): Promise<boolean> {
+  const { readFile: read, writeFile: write, rename, unlink } = await import('node:fs/promises')
+  const { dirname, basename, join: joinPath } = await import('node:path')
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const before = await read(path, 'utf8').catch(() => undefined)
+    if (before === undefined) return false
+    const after = change(before)
+    if (after === undefined || after === before) return false
+    const temp = joinPath(dirname(path), `.${basename(path)}.edit-${process.pid}-${attempt}`)
+    await write(temp, after)
+    const now = await read(path, 'utf8').catch(() => undefined)
+    if (now === before) {
+      await rename(temp, path)
+      return true
+    }
+    await unlink(temp).catch(() => {})
+  }
+  return false
+}
