@@ -191,3 +191,20 @@ describe('nodes syncing over websockets', () => {
     await waitFor('the passive node to apply the cluster', async () => (await readFile(join(p.dir, 'App-1.json'), 'utf8')).includes('from the cluster'))
   })
 })
+
+describe('link heartbeats', () => {
+  it('closes a link whose peer stops answering pings, and keeps lastSeen fresh on idle links', async () => {
+    const a = await netNode({ sync: { heartbeatMs: 50 } })
+    // A peer that never answers pings: a raw socket with automatic pongs turned off.
+    const silent = new WebSocket(`${a.url}/sync/cas`, { headers: { authorization: `Bearer ${SECRET}` }, autoPong: false })
+    await new Promise((resolve) => silent.once('open', resolve))
+    const code = await closed(silent)
+    expect(code).toBe(1006)
+    const b = await netNode({ sync: { heartbeatMs: 50 } })
+    b.sync.setPeers('static', [a.url])
+    await waitFor('b to sync', () => b.sync.synced)
+    const first = b.sync.peers()[0]!.lastSeen!
+    await waitFor('a pong to refresh lastSeen', () => (b.sync.peers()[0]?.lastSeen ?? 0) > first)
+    expect(b.sync.peers()[0]!.connected).toBe(true)
+  })
+})

@@ -159,7 +159,7 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
       return 1
     }
     // With port 0 the advertised port is only known now.
-    if (config.advertise === undefined) syncNode.awareness.setLocalStateField('address', server.advertise ?? null)
+    if (config.advertise === undefined && server.advertise !== undefined) syncNode.setAddress(server.advertise)
 
     syncNode.setPeers('static', config.peers)
     if (config.peersDns !== undefined) {

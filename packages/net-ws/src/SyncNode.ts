@@ -41,6 +41,8 @@ export interface SyncNodeOptions {
   readonly maxMessageBytes?: number
   /** TLS options for outbound `wss:` links (CA to trust, and a client certificate for mutual TLS). */
   readonly tls?: { readonly ca?: string | Buffer; readonly cert?: string | Buffer; readonly key?: string | Buffer } | undefined
+  /** Ping period; a link that misses a pong for a whole period is closed. Default 15 s. */
+  readonly heartbeatMs?: number
   /** Reconnect backoff: full jitter between 0 and min(maxMs, initialMs * 2^attempt). Default 200 ms and 5 s. */
   readonly reconnect?: { readonly initialMs?: number; readonly maxMs?: number }
   readonly logger?: Logger | undefined
@@ -98,6 +100,8 @@ const NODE_HEADER = 'x-regsync-node'
 
 class Link {
   synced = false
+  /** A ping is out and its pong has not come back. */
+  awaitingPong = false
   lastSeen: number | null = null
   nodeId: string | null = null
   /** Awareness clients first heard of through this link. */
@@ -162,6 +166,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
   readonly #clientLinks = new Map<number, Set<Link>>()
   #everSynced = false
   #closed = false
+  readonly #heartbeat: ReturnType<typeof setInterval>
 
   constructor(options: SyncNodeOptions) {
     super()
@@ -189,6 +194,31 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     } satisfies NodeState)
     this.awareness.on('update', this.#onAwareness)
     this.#replica.on('update', this.#onReplicaUpdate)
+    this.#heartbeat = setInterval(() => this.#beat(), options.heartbeatMs ?? 15_000)
+    this.#heartbeat.unref()
+  }
+
+  /** Changes the address published in awareness, for instance once a port-0 listener is bound. */
+  setAddress(address: string): void {
+    this.awareness.setLocalStateField('address', address)
+  }
+
+  /**
+   * Pings every link. A link whose previous ping got no pong is dead (a peer that vanished without
+   * closing, or a cut network path) and is terminated, so that outbound links redial. Pongs keep
+   * `lastSeen` fresh on idle links.
+   */
+  #beat(): void {
+    for (const link of this.#links.values()) {
+      if (!link.open) continue
+      if (link.awaitingPong) {
+        this.#log.warn({ link: link.label }, `no answer from ${link.label} for a heartbeat; closing the link`)
+        link.socket.terminate()
+        continue
+      }
+      link.awaitingPong = true
+      link.socket.ping()
+    }
   }
 
   /** The sync path of this cluster. */
@@ -302,6 +332,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    clearInterval(this.#heartbeat)
     this.#replica.off('update', this.#onReplicaUpdate)
     this.awareness.off('update', this.#onAwareness)
     for (const peer of this.#outbound.values()) {
@@ -419,6 +450,10 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     if (socket.readyState === WebSocket.OPEN) start()
     else socket.once('open', start)
     socket.on('message', (data: RawData, isBinary: boolean) => this.#onFrame(link, data, isBinary))
+    socket.on('pong', () => {
+      link.awaitingPong = false
+      link.lastSeen = Date.now()
+    })
     socket.on('error', (error: Error & { code?: string }) => {
       if (error.code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') {
         this.stats.oversizeFrames++
@@ -446,6 +481,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     this.stats.framesIn++
     this.stats.bytesIn += frame.byteLength
     link.lastSeen = Date.now()
+    link.awaitingPong = false
     if (!isBinary) return this.#badFrame(link, new Error('text frame'))
     let message
     try {
