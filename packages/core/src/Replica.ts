@@ -19,8 +19,7 @@
 import * as Y from 'yjs'
 import { ObservableV2 } from 'lib0/observable'
 import { encodeLeaf, decodeLeaf } from './codec/canonicalJson.js'
-import { formatOf, isDefinitionRoot, parseDefinition } from './codec/codec.js'
-import { isNumberValue, isTaggedValue } from './value.js'
+import { formatOf, parseDefinition } from './codec/codec.js'
 import type { Definition } from './document/registryDocument.js'
 import {
   applyChange,
@@ -33,9 +32,10 @@ import {
 } from './document/registryDocument.js'
 import { materialize } from './document/materialize.js'
 import { ErrorCodes, RegsyncError } from './errors.js'
-import { decodeText, encodeText, hashBytes, hashText } from './hash.js'
+import { decodeText, encodeText, hashText } from './hash.js'
 import { concurrentLoser } from './journal/conflicts.js'
 import type { JournalEntry, JournalKind } from './journal/JournalEntry.js'
+import { JOURNAL_REASONS } from './journal/journalReasons.js'
 import { mapLimit } from './mapLimit.js'
 import { asOrigin, describeOrigin } from './origin.js'
 import type { TransactionOrigin } from './origin.js'
@@ -46,8 +46,10 @@ import type { Logger } from './ports/Logger.js'
 import { silentLogger } from './ports/Logger.js'
 import type { StorageAdapter } from './ports/StorageAdapter.js'
 import type { Watcher } from './ports/Watcher.js'
+import { warnOnHazards } from './hazards.js'
 import { decide } from './reconcile/decide.js'
-import type { Decision, DiskState, DocState } from './reconcile/decide.js'
+import { readDisk } from './reconcile/readDisk.js'
+import type { Decision, DocState } from './reconcile/decide.js'
 import { ReplicaStore } from './storage/ReplicaStore.js'
 import type { IndexRecord } from './storage/ReplicaStore.js'
 
@@ -109,17 +111,6 @@ export type ReplicaEvents = {
   problem: (path: string, problem: FileProblem | undefined) => void
   /** Something failed that the replica survives (a directory that cannot be read, a failed write). */
   error: (error: Error) => void
-}
-
-/** How a journal entry's log line explains it. */
-const JOURNAL_REASONS: Record<JournalKind, string> = {
-  field: 'concurrent edits of the same field',
-  create: 'concurrent creation of the same file',
-  delete: 'deleted by a peer',
-  deleteWins: 'a delete from the cluster won over a local edit',
-  stale: 'a stale copy of a deleted file was removed',
-  adopt: "a local file lost to the cluster's version",
-  reverted: 'a passive node reverted a local change'
 }
 
 /** 50 ms: chokidar drops a second `change` on a path within this window, so look again after it. */
@@ -925,47 +916,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
-    let stat: FileStat | undefined
-    try {
-      stat = await this.#directory.stat(path)
-    } catch (error) {
-      this.#setProblem(path, ErrorCodes.DIRECTORY, `cannot stat: ${messageOf(error)}`, undefined)
+    const read = await readDisk(this.#directory, path, record, this.#maxFileBytes)
+    if (read.kind === 'problem') {
+      this.#setProblem(path, read.code, read.message, read.hash)
       return undefined
     }
-    let disk: DiskState
-    let text: string | undefined
-    let diskHash: string | undefined
-    if (stat === undefined) {
-      disk = { kind: 'absent' }
-    } else if (record?.base !== undefined && record.pending === undefined && sameStat(stat, record.stat)) {
-      diskHash = record.base
-      disk = { kind: 'present', hash: diskHash }
-    } else {
-      if (stat.size > this.#maxFileBytes) {
-        this.#setProblem(path, ErrorCodes.TOO_LARGE, `${stat.size} bytes, over the limit of ${this.#maxFileBytes}`, `size:${stat.size}`)
-        return undefined
-      }
-      let read: Awaited<ReturnType<DirectoryAdapter['read']>>
-      try {
-        read = await this.#directory.read(path)
-      } catch (error) {
-        this.#setProblem(path, ErrorCodes.DIRECTORY, `cannot read: ${messageOf(error)}`, undefined)
-        return undefined
-      }
-      if (read === undefined) {
-        disk = { kind: 'absent' }
-        stat = undefined
-      } else {
-        stat = read.stat
-        diskHash = hashBytes(read.bytes)
-        disk = { kind: 'present', hash: diskHash }
-        if (diskHash === record?.pending) {
-          // The write of the last round landed before a crash; it is the base now.
-          disk = { kind: 'present', hash: diskHash }
-        }
-        text = decodeText(read.bytes)
-      }
-    }
+    const { disk, stat, text, hash: diskHash } = read
 
     const entry = entryAt(files, path)
     let doc: DocState
@@ -1188,27 +1144,4 @@ function randomNodeId(): string {
   const bytes = new Uint8Array(8)
   globalThis.crypto.getRandomValues(bytes)
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('')
-}
-
-/**
- * Warns about files CAS will treat differently from what their author may expect: a root that is
- * not an object (CAS skips it), and a `Name-ID` file name whose id differs from the id inside (CAS
- * deletes the name it computes, so a delete in CAS would leave this file behind).
- */
-function warnOnHazards(path: string, definition: Definition, log: Logger): void {
-  if (!isDefinitionRoot(definition)) {
-    log.warn({ path }, `${path}: the root is not an object, so CAS will not load it; regsync mirrors it anyway`)
-    return
-  }
-  const match = /-(\d+)\.(json|ya?ml)$/i.exec(path)
-  if (match === null) return
-  const body = definition instanceof Map ? definition : isTaggedValue(definition) && definition.value instanceof Map ? definition.value : undefined
-  const id = body?.get('id')
-  const idText = id !== undefined && isNumberValue(id) ? id.text : typeof id === 'string' ? id : undefined
-  if (idText !== undefined && idText !== match[1]) {
-    log.warn(
-      { path, fileId: match[1], id: idText },
-      `${path}: the file name says id ${match[1]} but the definition has id ${idText}; CAS deletes by the computed name, so a delete in CAS may leave this file behind`
-    )
-  }
 }
