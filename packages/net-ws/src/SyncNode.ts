@@ -562,10 +562,25 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     const typed = asOrigin(origin)
     // A passive node never publishes its own edits; it only relays the cluster's.
     if (this.#mode === 'passive' && typed?.source !== 'peer') return
-    const from = typed?.source === 'peer' ? typed.peerId : undefined
-    const frame = writeUpdate(update)
+    const from = typed?.source === 'peer' ? this.#links.get(typed.peerId) : undefined
+    this.#broadcast(writeUpdate(update), from)
+  }
+
+  /**
+   * Sends a frame on every open link but the one it came from, and at most once per peer node:
+   * two nodes that dial each other have two links, and a frame on both would only be applied once.
+   * A frame is also not sent back to the node it came from over its other link.
+   */
+  #broadcast(frame: Uint8Array, from: Link | undefined): void {
+    const reached = new Set<string>()
+    if (from?.nodeId != null) reached.add(from.nodeId)
     for (const link of this.#links.values()) {
-      if (link.id !== from) this.#send(link, frame)
+      if (link === from || !link.open) continue
+      if (link.nodeId !== null) {
+        if (reached.has(link.nodeId)) continue
+        reached.add(link.nodeId)
+      }
+      this.#send(link, frame)
     }
   }
 
@@ -575,10 +590,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
   ): void => {
     const changed = [...added, ...updated, ...removed]
     if (changed.length === 0) return
-    const frame = writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed))
-    for (const link of this.#links.values()) {
-      if (link !== origin) this.#send(link, frame)
-    }
+    this.#broadcast(writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, changed)), origin instanceof Link ? origin : undefined)
   }
 }
 
