@@ -2,7 +2,7 @@ import { readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { ErrorCodes, RegsyncError } from '@regsync/core'
-import type { RangeOptions, StorageAdapter, StorageOperation } from '@regsync/core'
+import type { BatchOptions, RangeOptions, StorageAdapter, StorageOperation } from '@regsync/core'
 
 /** Options for {@link LevelStorageAdapter}. */
 export interface LevelStorageAdapterOptions {
@@ -16,8 +16,9 @@ type Database = Level<string, Uint8Array>
 /**
  * A {@link StorageAdapter} over LevelDB (`level` 10, which is `classic-level` in Node).
  *
- * Every batch is written with `sync: true` (fsync of the write-ahead log) so that a batch that
- * resolved survives `kill -9` and power loss. Keys are stored as UTF-8, so they sort by code point.
+ * A resolved batch is in LevelDB's write-ahead log, so it survives `kill -9`; with `sync` (the
+ * default) the log is also fsynced, so it survives power loss. Keys are stored as UTF-8, so they sort
+ * by code point.
  */
 export class LevelStorageAdapter implements StorageAdapter {
   readonly #path: string
@@ -131,7 +132,7 @@ export class LevelStorageAdapter implements StorageAdapter {
   }
 
   /** Applies every operation or none, fsynced before it resolves. */
-  async batch(operations: readonly StorageOperation[]): Promise<void> {
+  async batch(operations: readonly StorageOperation[], options?: BatchOptions): Promise<void> {
     const db = this.#openDb()
     assertOperations(operations)
     if (operations.length === 0) return
@@ -142,7 +143,7 @@ export class LevelStorageAdapter implements StorageAdapter {
             ? { type: 'put' as const, key: operation.key, value: operation.value }
             : { type: 'del' as const, key: operation.key }
         ),
-        { sync: true }
+        { sync: options?.sync ?? true }
       )
     } catch (error) {
       throw this.#operationError('write to', error)

@@ -14,12 +14,21 @@ export interface StorageAdapter {
   get(key: string): Promise<Uint8Array | undefined>
   /** Every entry whose key starts with `prefix`, in key order. */
   entries(prefix: string, options?: RangeOptions): AsyncIterable<[string, Uint8Array]>
-  /** Applies every operation, or none of them, durably before resolving. */
-  batch(operations: readonly StorageOperation[]): Promise<void>
+  /**
+   * Applies every operation, or none of them. Resolves once the batch survives a crash of the
+   * process; with `sync`, once it survives a crash of the machine too (fsync).
+   */
+  batch(operations: readonly StorageOperation[], options?: BatchOptions): Promise<void>
   /** Bytes the store takes on disk, where the adapter can tell. */
   size?(): Promise<number>
   /** Reclaims the space of deleted keys now, where the store defers it (LevelDB compaction). */
   reclaim?(): Promise<void>
+}
+
+/** Options of {@link StorageAdapter.batch}. */
+export interface BatchOptions {
+  /** Flush to stable storage before resolving. Default true. */
+  readonly sync?: boolean
 }
 
 /** Limits for {@link StorageAdapter.entries}. */

@@ -133,7 +133,14 @@ export class ReplicaStore {
     ])
   }
 
-  /** Writes updates, index changes and journal entries in one atomic, durable batch. */
+  /**
+   * Writes updates, index changes and journal entries in one atomic batch. It always survives a
+   * crash of the process (I8). It is flushed to stable storage only when it holds journal entries:
+   * after a power cut, a lost update is sent again by the peers that got it, and a lost local edit
+   * is still in its file, which then differs from its base and is imported again; a journal entry
+   * may exist nowhere else. Skipping the flush takes ~0.3 ms (idle) to ~10 ms (busy disk) off every
+   * hop of an edit.
+   */
   async commit(commit: Commit): Promise<void> {
     const operations: StorageOperation[] = []
     for (const update of commit.updates ?? []) {
@@ -152,7 +159,7 @@ export class ReplicaStore {
     for (const entry of commit.journal ?? []) {
       operations.push({ type: 'put', key: 'jrn!' + entry.id, value: encodeJson(entry) })
     }
-    if (operations.length > 0) await this.#adapter.batch(operations)
+    if (operations.length > 0) await this.#adapter.batch(operations, { sync: (commit.journal?.length ?? 0) > 0 })
   }
 
   /**

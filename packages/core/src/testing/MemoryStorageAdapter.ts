@@ -1,5 +1,5 @@
 import { ErrorCodes, RegsyncError } from '../errors.js'
-import type { RangeOptions, StorageAdapter, StorageOperation } from '../ports/StorageAdapter.js'
+import type { BatchOptions, RangeOptions, StorageAdapter, StorageOperation } from '../ports/StorageAdapter.js'
 
 /**
  * An in-memory {@link StorageAdapter} for engine tests and seeded fuzzing.
@@ -64,7 +64,7 @@ export class MemoryStorageAdapter implements StorageAdapter {
   }
 
   /** Applies every operation or none: all are validated before the first is applied. */
-  async batch(operations: readonly StorageOperation[]): Promise<void> {
+  async batch(operations: readonly StorageOperation[], _options?: BatchOptions): Promise<void> {
     this.#assertOpen()
     assertOperations(operations)
     if (this.#failNext.length > 0) throw this.#failNext.shift()
