@@ -1,0 +1,65 @@
+/**
+ * The benchmark harness, once, as a smoke run: `bench/dist/cli.js all --quick` against regsync and
+ * the y-websocket floor (the baselines that need rsync or Syncthing are left to people who have
+ * them, so that the run is the same on every machine). Asserts what a user reads: the exit code,
+ * the result files, and that every regsync run ended in the correct state. It also asserts that
+ * the correctness check is not vacuous: plain y-websocket resurrects a delete in partition-heal.
+ */
+import { spawn } from 'node:child_process'
+import { readFile, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
+import { removeDir, tempDir } from './helpers/fs.js'
+
+const CLI = fileURLToPath(new URL('../bench/dist/cli.js', import.meta.url))
+
+interface Row {
+  readonly system: string
+  readonly status: string
+  readonly correct: boolean | undefined
+  readonly resurrected: number
+}
+
+interface Results {
+  readonly correct: boolean
+  readonly scenarios: ReadonlyArray<{ readonly name: string; readonly summary: { readonly correct: boolean; readonly rows: readonly Row[] } }>
+}
+
+const roots: string[] = []
+afterAll(async () => {
+  for (const root of roots) await removeDir(root)
+})
+
+describe('bench (smoke run)', () => {
+  it('runs every scenario with --quick and reports every regsync run correct', { timeout: 240_000 }, async () => {
+    const out = await tempDir()
+    roots.push(out)
+    const child = spawn(process.execPath, [CLI, 'all', '--quick', '--systems', 'regsync,y-websocket', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
+    let output = ''
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+    expect(code, output.slice(-4000)).toBe(0)
+
+    const results = JSON.parse(await readFile(join(out, 'results.json'), 'utf8')) as Results
+    expect(results.correct).toBe(true)
+    expect(results.scenarios.map((s) => s.name)).toEqual(['edit-latency', 'bulk', 'churn', 'join', 'cold-start', 'partition-heal', 'crash'])
+    for (const scenario of results.scenarios) {
+      const regsync = scenario.summary.rows.find((row) => row.system === 'regsync')
+      expect(regsync?.status, scenario.name).toBe('ok')
+      expect(regsync?.correct, scenario.name).toBe(true)
+    }
+    const floor = results.scenarios.find((s) => s.name === 'partition-heal')?.summary.rows.find((row) => row.system === 'y-websocket')
+    expect(floor?.correct).toBe(false)
+    expect(floor?.resurrected).toBeGreaterThan(0)
+
+    const markdown = await readFile(join(out, 'results.md'), 'utf8')
+    expect(markdown).toContain('## edit-latency')
+    expect(markdown).toContain('Every regsync run ended in the correct state.')
+    const svg = await readFile(join(out, 'edit-latency-cdf.svg'), 'utf8')
+    expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
+    expect(svg).toContain('regsync (n=')
+    expect((await readdir(out)).filter((name) => name.endsWith('-cdf.svg')).length).toBeGreaterThanOrEqual(3)
+  })
+})
