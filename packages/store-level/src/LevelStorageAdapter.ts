@@ -3,6 +3,7 @@ import { join } from 'node:path'
 import { Level } from 'level'
 import { ErrorCodes, RegsyncError } from '@regsync/core'
 import type { BatchOptions, RangeOptions, StorageAdapter, StorageOperation } from '@regsync/core'
+import { assertStorageKey as assertKey, assertStorageOperations as assertOperations } from '@regsync/core'
 
 /** Options for {@link LevelStorageAdapter}. */
 export interface LevelStorageAdapterOptions {
@@ -260,28 +261,4 @@ function compareKeys(a: string, b: string): number {
 /** A plain Uint8Array view of a Buffer from LevelDB, so callers do not meet Buffer's `slice` semantics. */
 function plain(value: Uint8Array): Uint8Array {
   return new Uint8Array(value.buffer, value.byteOffset, value.byteLength)
-}
-
-/** Matches a lone surrogate, which UTF-8 cannot encode: LevelDB would store U+FFFD instead. */
-const LONE_SURROGATE = /\p{Surrogate}/u
-
-function assertKey(key: unknown, name: string): asserts key is string {
-  if (typeof key !== 'string') throw new TypeError(`${name} must be a string`)
-  if (LONE_SURROGATE.test(key)) throw new TypeError(`${name} must be well-formed UTF-16`)
-}
-
-/** Validates the whole batch before any of it reaches LevelDB. */
-function assertOperations(operations: readonly StorageOperation[]): void {
-  if (!Array.isArray(operations)) throw new TypeError('operations must be an array')
-  for (const [i, operation] of operations.entries()) {
-    const op: unknown = operation
-    if (typeof op !== 'object' || op === null) throw new TypeError(`operations[${i}] must be an object`)
-    const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown }
-    assertKey(key, `operations[${i}].key`)
-    if (type === 'put') {
-      if (!(value instanceof Uint8Array)) throw new TypeError(`operations[${i}].value must be a Uint8Array`)
-    } else if (type !== 'del') {
-      throw new TypeError(`operations[${i}].type must be 'put' or 'del'`)
-    }
-  }
 }

@@ -1,5 +1,6 @@
 import { ErrorCodes, RegsyncError } from '../errors.js'
 import type { BatchOptions, RangeOptions, StorageAdapter, StorageOperation } from '../ports/StorageAdapter.js'
+import { assertStorageKey as assertKey, assertStorageOperations as assertOperations } from '../ports/storageChecks.js'
 
 /**
  * An in-memory {@link StorageAdapter} for engine tests and seeded fuzzing.
@@ -146,31 +147,8 @@ function codePointRank(unit: number): number {
   return unit < 0xe000 ? unit + 0x2000 : unit - 0x800
 }
 
-/** Matches a lone surrogate, which UTF-8 cannot encode and LevelDB would store as U+FFFD. */
-const LONE_SURROGATE = /\p{Surrogate}/u
-
-function assertKey(key: unknown, name: string): asserts key is string {
-  if (typeof key !== 'string') throw new TypeError(`${name} must be a string`)
-  if (LONE_SURROGATE.test(key)) throw new TypeError(`${name} must be well-formed UTF-16`)
-}
-
 function assertLimit(limit: number): void {
   if (limit !== Infinity && !(Number.isSafeInteger(limit) && limit >= 0)) {
     throw new TypeError('options.limit must be a non-negative integer')
-  }
-}
-
-function assertOperations(operations: readonly StorageOperation[]): void {
-  if (!Array.isArray(operations)) throw new TypeError('operations must be an array')
-  for (const [i, operation] of operations.entries()) {
-    const op: unknown = operation
-    if (typeof op !== 'object' || op === null) throw new TypeError(`operations[${i}] must be an object`)
-    const { type, key, value } = op as { type?: unknown; key?: unknown; value?: unknown }
-    assertKey(key, `operations[${i}].key`)
-    if (type === 'put') {
-      if (!(value instanceof Uint8Array)) throw new TypeError(`operations[${i}].value must be a Uint8Array`)
-    } else if (type !== 'del') {
-      throw new TypeError(`operations[${i}].type must be 'put' or 'del'`)
-    }
   }
 }
