@@ -109,7 +109,8 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     try {
       await handle.writeFile(bytes)
       if (mode !== undefined) await handle.chmod(mode)
-      if (this.#fsync) await handle.sync()
+      // fdatasync: the bytes and the size, which is what a reader after a crash needs; not the times.
+      if (this.#fsync) await handle.datasync()
       // The stat of these bytes, taken before the rename (which keeps inode, size and mtime): after
       // it, another writer may already have replaced the file, and its stat must not pass for ours.
       written = toFileStat(await handle.stat())
