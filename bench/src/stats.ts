@@ -28,9 +28,12 @@ export function percentiles(samples: readonly number[]): Percentiles {
   }
 }
 
-/** The median of `values` (the lower middle for an even count); NaN when empty. */
+/** The median of `values` (the mean of the two middle values for an even count); NaN when empty. */
 export function median(values: readonly number[]): number {
-  return quantile([...values].sort((a, b) => a - b), 0.5)
+  const sorted = [...values].sort((a, b) => a - b)
+  if (sorted.length === 0) return Number.NaN
+  const middle = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
 
 /** Resolves after `ms`. */

@@ -9,12 +9,20 @@ export interface ReservedPort {
 
 /** Reserves a free port on 127.0.0.1; release it just before the process that needs it binds it. */
 export async function reservePort(): Promise<ReservedPort> {
-  const server = createServer()
+  // Peers may dial the port before its owner starts: drop them, or close() would wait for them.
+  const server = createServer((socket) => socket.destroy())
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(0, '127.0.0.1', () => resolve())
   })
   const address = server.address()
   if (address === null || typeof address === 'string') throw new Error('no TCP address')
-  return { port: address.port, release: () => new Promise<void>((resolve) => server.close(() => resolve())) }
+  return {
+    port: address.port,
+    release: () =>
+      new Promise<void>((resolve) => {
+        if (!server.listening) return resolve()
+        server.close(() => resolve())
+      })
+  }
 }

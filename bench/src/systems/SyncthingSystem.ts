@@ -131,12 +131,35 @@ export class SyncthingSystem implements SyncSystem {
         `  <device id="${other.deviceId}" name="node${other.index}" compression="never" introducer="false"><address>${address}</address><paused>false</paused><autoAcceptFolders>false</autoAcceptFolders></device>`
       )
     }
+    // Every folder setting is written out with the value `syncthing generate` uses: an element left
+    // out reads as zero, and a zero maxConflicts silently turns conflict copies off.
     const config = `<configuration version="36">
   <folder id="cas" label="cas" path="${node.dir}" type="sendreceive" rescanIntervalS="3600" fsWatcherEnabled="true" fsWatcherDelayS="1" ignorePerms="false" autoNormalize="true">
     <filesystemType>basic</filesystemType>
 ${this.#nodes.map((other) => `    <device id="${other.deviceId}" introducedBy=""></device>`).join('\n')}
-    <minDiskFree unit="%">0</minDiskFree>
+    <minDiskFree unit="%">1</minDiskFree>
+    <versioning><cleanupIntervalS>3600</cleanupIntervalS><fsPath></fsPath><fsType>basic</fsType></versioning>
+    <copiers>0</copiers>
+    <pullerMaxPendingKiB>0</pullerMaxPendingKiB>
+    <hashers>0</hashers>
+    <order>random</order>
+    <ignoreDelete>false</ignoreDelete>
+    <scanProgressIntervalS>0</scanProgressIntervalS>
+    <pullerPauseS>0</pullerPauseS>
+    <maxConflicts>10</maxConflicts>
+    <disableSparseFiles>false</disableSparseFiles>
+    <disableTempIndexes>false</disableTempIndexes>
+    <paused>false</paused>
+    <weakHashThresholdPct>25</weakHashThresholdPct>
     <markerName>.stfolder</markerName>
+    <copyOwnershipFromParent>false</copyOwnershipFromParent>
+    <modTimeWindowS>0</modTimeWindowS>
+    <maxConcurrentWrites>2</maxConcurrentWrites>
+    <disableFsync>false</disableFsync>
+    <blockPullOrder>standard</blockPullOrder>
+    <copyRangeMethod>standard</copyRangeMethod>
+    <caseSensitiveFS>false</caseSensitiveFS>
+    <junctionsAsDirs>false</junctionsAsDirs>
   </folder>
 ${devices.join('\n')}
   <gui enabled="true" tls="false" debugging="false"><address>127.0.0.1:${node.guiPort}</address><apikey>${node.apiKey}</apikey></gui>
