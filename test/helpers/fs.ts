@@ -83,21 +83,29 @@ export function sleep(ms: number): Promise<void> {
  * stale content back as a new edit.
  */
 export async function editFile(path: string, change: (text: string) => string | undefined): Promise<boolean> {
-  const { readFile: read, writeFile: write, rename, unlink } = await import('node:fs/promises')
+  const { readFileSync, writeFileSync, renameSync, unlinkSync } = await import('node:fs')
   const { dirname, basename, join: joinPath } = await import('node:path')
+  const readNow = (): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8')
+    } catch {
+      return undefined
+    }
+  }
   for (let attempt = 0; attempt < 20; attempt++) {
-    const before = await read(path, 'utf8').catch(() => undefined)
+    const before = readNow()
     if (before === undefined) return false
     const after = change(before)
     if (after === undefined || after === before) return false
     const temp = joinPath(dirname(path), `.${basename(path)}.edit-${process.pid}-${attempt}`)
-    await write(temp, after)
-    const now = await read(path, 'utf8').catch(() => undefined)
-    if (now === before) {
-      await rename(temp, path)
+    writeFileSync(temp, after)
+    // Check and rename back to back, synchronously, to keep the window with the agent's writes tiny.
+    if (readNow() === before) {
+      renameSync(temp, path)
       return true
     }
-    await unlink(temp).catch(() => {})
+    unlinkSync(temp)
+    await new Promise((resolve) => setTimeout(resolve, 1))
   }
   return false
 }

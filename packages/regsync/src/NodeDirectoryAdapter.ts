@@ -1,6 +1,6 @@
-import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync } from 'node:fs'
+import { closeSync, constants, fstatSync, lstatSync, openSync, readFileSync, readdirSync, renameSync, unlinkSync } from 'node:fs'
 import type { Dirent, Stats } from 'node:fs'
-import { lstat, mkdir, open, rename, unlink } from 'node:fs/promises'
+import { lstat, mkdir, open, unlink } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import { ErrorCodes, RegsyncError, formatOf, pathProblem } from '@regsync/core'
@@ -120,12 +120,14 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       throw error
     }
     await handle.close()
-    if (expect !== undefined && !this.#still(full, expect)) {
-      await unlink(temp).catch(() => {})
-      return undefined
-    }
+    // The check and the rename run back to back on this thread: an asynchronous rename would wait
+    // for a thread-pool slot, and a local edit landing in that gap would be overwritten unseen.
     try {
-      await rename(temp, full)
+      if (expect !== undefined && !this.#still(full, expect)) {
+        await unlink(temp).catch(() => {})
+        return undefined
+      }
+      renameSync(temp, full)
     } catch (error) {
       await unlink(temp).catch(() => {})
       throw error
@@ -138,7 +140,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     if (full === undefined) return true
     if (expect !== undefined && !this.#still(full, expect)) return false
     try {
-      await unlink(full)
+      unlinkSync(full)
     } catch (error) {
       if (!isCode(error, 'ENOENT')) throw error
     }
