@@ -62,8 +62,8 @@ Options:
                       from the agents' own counters where they have them).
   --agent-node-args=S Node options for the agents, e.g. --agent-node-args="--cpu-prof --cpu-prof-dir=/tmp/p%i"
                       (%i becomes the node index; mind the = sign).
-  --watcher W         In-process only: chokidar (regsync's own watcher, the default) or fs.watch,
-                      a what-if that measures regsync without chokidar's directory re-reads.
+  --watcher W         In-process only: native (regsync's default watcher, the default) or
+                      chokidar (what --poll wraps, here without polling), to measure its cost.
   --out DIR           Where results go (default bench/results/<timestamp>/).
 `
 
@@ -90,7 +90,7 @@ async function main(): Promise<number> {
       write: { type: 'string', default: 'inplace' },
       'no-proxy': { type: 'boolean', default: false },
       'agent-node-args': { type: 'string', default: '' },
-      watcher: { type: 'string', default: 'chokidar' },
+      watcher: { type: 'string', default: 'native' },
       out: { type: 'string' },
       child: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
@@ -140,19 +140,19 @@ async function main(): Promise<number> {
     rsyncPeriodMs: Number(values['rsync-period']),
     writeMode: write,
     proxies: !values['no-proxy'],
-    watcher: values.watcher === 'fs.watch' ? 'fs.watch' : 'chokidar',
+    watcher: values.watcher === 'chokidar' ? 'chokidar' : 'native',
     agentNodeArgs: values['agent-node-args'].split(' ').filter((arg) => arg !== '')
   }
   if (!Number.isInteger(options.nodes) || options.nodes < 2) {
     process.stderr.write('--nodes must be an integer of at least 2\n')
     return 2
   }
-  if (values.watcher !== 'chokidar' && values.watcher !== 'fs.watch') {
-    process.stderr.write('--watcher must be chokidar or fs.watch\n')
+  if (values.watcher !== 'native' && values.watcher !== 'chokidar') {
+    process.stderr.write('--watcher must be native or chokidar\n')
     return 2
   }
-  if (values.watcher === 'fs.watch' && cluster !== 'in-process') {
-    process.stderr.write('--watcher fs.watch is a what-if of the in-process cluster: add --cluster in-process\n')
+  if (values.watcher === 'chokidar' && cluster !== 'in-process') {
+    process.stderr.write('--watcher chokidar is a what-if of the in-process cluster: add --cluster in-process\n')
     return 2
   }
   const runs = Number(values.runs ?? (values.quick ? 1 : 3))

@@ -17,8 +17,8 @@ export interface RunOptions {
   readonly writeMode: 'inplace' | 'atomic'
   /** Route links through fault proxies even where the scenario does not cut them. */
   readonly proxies: boolean
-  /** The in-process cluster's directory watcher: regsync's own (`chokidar`) or the `fs.watch` what-if. */
-  readonly watcher: 'chokidar' | 'fs.watch'
+  /** The in-process cluster's directory watcher: regsync's default (`native`) or the `chokidar` what-if. */
+  readonly watcher: 'native' | 'chokidar'
   /** Node options for the agent processes (`--cpu-prof`, for profiling). */
   readonly agentNodeArgs: readonly string[]
 }

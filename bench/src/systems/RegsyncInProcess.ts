@@ -8,9 +8,8 @@ import { createServer } from 'node:http'
 import type { Server } from 'node:http'
 import { mkdir, rm } from 'node:fs/promises'
 import { join } from 'node:path'
-import { NodeDirectoryAdapter, Replica, openReplica } from 'regsync'
+import { ChokidarWatcher, NodeDirectoryAdapter, Replica, openReplica } from 'regsync'
 import { LevelStorageAdapter } from '@regsync/store-level'
-import { FsWatchWatcher } from '../cluster/FsWatchWatcher.js'
 import { SyncNode } from '@regsync/net-ws'
 import { ClusterView } from '../workload/ClusterView.js'
 import { DiskObserver } from '../workload/DiskObserver.js'
@@ -50,12 +49,12 @@ export class RegsyncInProcess implements SyncSystem {
   readonly #cpuStart = process.cpuUsage()
   #closed = false
 
-  readonly #watcher: 'chokidar' | 'fs.watch'
+  readonly #watcher: 'native' | 'chokidar'
 
-  private constructor(setup: SystemSetup, watcher: 'chokidar' | 'fs.watch') {
+  private constructor(setup: SystemSetup, watcher: 'native' | 'chokidar') {
     this.#setup = setup
     this.#watcher = watcher
-    if (watcher === 'fs.watch') this.mode = 'in-process, fs.watch watcher'
+    if (watcher === 'chokidar') this.mode = 'in-process, chokidar watcher'
     this.#root = join(setup.work, 'regsync')
     this.view = new ClusterView(setup.nodes)
     this.#observer = new DiskObserver(this.view)
@@ -63,9 +62,10 @@ export class RegsyncInProcess implements SyncSystem {
 
   /**
    * Starts the cluster: node 0 imports `files`, the others sync them from it. `watcher` picks
-   * regsync's own watcher (`chokidar`, what the agent runs) or the `fs.watch` what-if.
+   * regsync's default watcher (`native`, what the agent runs) or `chokidar` (what `--poll` wraps,
+   * here without polling), to measure what chokidar costs.
    */
-  static async start(setup: SystemSetup, watcher: 'chokidar' | 'fs.watch' = 'chokidar'): Promise<RegsyncInProcess> {
+  static async start(setup: SystemSetup, watcher: 'native' | 'chokidar' = 'native'): Promise<RegsyncInProcess> {
     const system = new RegsyncInProcess(setup, watcher)
     try {
       await system.#startAll()
@@ -142,12 +142,12 @@ export class RegsyncInProcess implements SyncSystem {
   }
 
   async #openReplica(node: InProcessNode, importOnOpen: true | 'unless-fresh'): Promise<Replica> {
-    if (this.#watcher === 'chokidar') return openReplica({ dir: node.dir, data: node.data, rescanIntervalMs: RESCAN_MS, importOnOpen })
-    // What openReplica builds, with the fs.watch watcher in place of chokidar.
+    if (this.#watcher === 'native') return openReplica({ dir: node.dir, data: node.data, rescanIntervalMs: RESCAN_MS, importOnOpen })
+    // What openReplica builds, with chokidar in place of the native watcher.
     const replica = new Replica({
       storage: new LevelStorageAdapter({ path: node.data }),
       directory: new NodeDirectoryAdapter({ path: node.dir, fsync: true }),
-      watcher: new FsWatchWatcher(node.dir),
+      watcher: new ChokidarWatcher({ path: node.dir }),
       rescanIntervalMs: RESCAN_MS,
       importOnOpen
     })

@@ -314,6 +314,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       if (this.#watcher !== undefined) {
         await this.#watcher.start({
           onPath: (path) => this.#onWatcherPath(path),
+          onTree: (folder) => this.#onWatcherTree(folder),
           onError: (error) => this.#reportError('watcher failed', error)
         })
       }
@@ -561,6 +562,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#later(RECHECK_MS, () => this.#dirty.add(path))
   }
 
+  #onWatcherTree(folder: string): void {
+    if (this.#status !== 'open') return
+    this.#log.debug({ folder }, 'watcher reported a folder change')
+    const prefix = folder === '' ? '' : `${folder}/`
+    for (const path of this.#index.keys()) if (path.startsWith(prefix)) this.#dirty.add(path)
+    for (const path of this.list()) if (path.startsWith(prefix)) this.#dirty.add(path)
+    this.#schedule()
+  }
+
   readonly #onUpdate = (update: Uint8Array, origin: unknown): void => {
     const typed = asOrigin(origin)
     if (typed?.source === 'storage') return
@@ -664,7 +674,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       this.#schedule()
       this.#resolveIfIdle()
     }, ms)
-    timer.unref?.()
+    // Not unref'd: a pending look is work, and `open()` or `settled()` may be waiting for it.
     this.#timers.add(timer)
   }
 

@@ -14,7 +14,10 @@ export interface ChokidarWatcherOptions {
 }
 
 /**
- * Watches the services directory with chokidar. Events are hints: the replica re-reads the path
+ * Watches the services directory with chokidar: what `openReplica` uses with `usePolling` (the
+ * agent's `--poll`), for network file systems where inotify sees no remote writes. Otherwise
+ * {@link NativeWatcher} is the default, because chokidar re-reads and `lstat`s a whole folder on
+ * each event in it. Events are hints: the replica re-reads the path
  * and looks again shortly after, because chokidar drops a second `change` within 50 ms and fires
  * while a writer is still writing. Dot-files (our temp files, editors' swap files) are ignored.
  *

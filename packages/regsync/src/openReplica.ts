@@ -1,7 +1,8 @@
 import { Replica } from '@regsync/core'
-import type { Logger, ReplicaOptions } from '@regsync/core'
+import type { Logger, ReplicaOptions, Watcher } from '@regsync/core'
 import { LevelStorageAdapter } from '@regsync/store-level'
 import { ChokidarWatcher } from './ChokidarWatcher.js'
+import { NativeWatcher } from './NativeWatcher.js'
 import { NodeDirectoryAdapter } from './NodeDirectoryAdapter.js'
 
 /** Options of {@link openReplica}. */
@@ -12,7 +13,7 @@ export interface OpenReplicaOptions {
   readonly data: string
   /** Watch the directory for changes. Default true. */
   readonly watch?: boolean
-  /** Poll instead of inotify. Default false. */
+  /** Poll with chokidar instead of using inotify, for network file systems. Default false. */
   readonly usePolling?: boolean
   readonly logger?: Logger
   /** Full rescan period in ms, 0 for none. Default 60 000. */
@@ -43,7 +44,7 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
   const replicaOptions: ReplicaOptions = {
     storage: new LevelStorageAdapter({ path: options.data }),
     directory: new NodeDirectoryAdapter({ path: options.dir, fsync: options.fsync ?? true }),
-    watcher: options.watch === false ? undefined : new ChokidarWatcher({ path: options.dir, usePolling: options.usePolling ?? false }),
+    watcher: watcherFor(options),
     logger: options.logger,
     rescanIntervalMs: options.rescanIntervalMs,
     maxFileBytes: options.maxFileBytes,
@@ -53,4 +54,10 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
   const replica = new Replica(replicaOptions)
   await replica.open()
   return replica
+}
+
+function watcherFor(options: OpenReplicaOptions): Watcher | undefined {
+  if (options.watch === false) return undefined
+  if (options.usePolling === true) return new ChokidarWatcher({ path: options.dir, usePolling: true })
+  return new NativeWatcher({ path: options.dir })
 }

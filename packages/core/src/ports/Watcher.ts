@@ -12,5 +12,10 @@ export interface Watcher {
 /** Callbacks of a {@link Watcher}. */
 export interface WatcherHandlers {
   readonly onPath: (path: string) => void
+  /**
+   * A folder appeared, went or moved (`''` is the root): every path under it may have changed.
+   * For watchers that keep no per-file state and so cannot name the files of a removed folder.
+   */
+  readonly onTree?: (folder: string) => void
   readonly onError: (error: Error) => void
 }
