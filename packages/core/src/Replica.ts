@@ -191,6 +191,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   readonly #index = new Map<string, IndexRecord>()
   /** The text whose hash is the path's base, when known: the base of a three-way merge. */
   readonly #texts = new Map<string, string>()
+  /**
+   * Materialized texts of this round: a round materializes a path to decide it and again to write
+   * it. Cleared when a round ends (texts of 10,000 files are not kept twice) and per path when its
+   * entry changes.
+   */
+  readonly #materialized = new Map<string, string | undefined>()
   /** Paths whose document state moved since their base was recorded. */
   readonly #docDirty = new Set<string>()
   readonly #problems = new Map<string, FileProblem & { hash: string | undefined }>()
@@ -578,10 +584,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   readonly #onFilesChanged = (events: Array<Y.YEvent<Y.AbstractType<unknown>>>, transaction: Y.Transaction): void => {
+    const files = filesOf(this.#doc)
+    for (const event of events) {
+      if (event.target === files) for (const path of event.changes.keys.keys()) this.#materialized.delete(path)
+      else if (typeof event.path[0] === 'string') this.#materialized.delete(event.path[0])
+    }
     const origin = asOrigin(transaction.origin)
     if (origin?.source === 'storage') return
     const fromDisk = origin?.source === 'disk'
-    const files = filesOf(this.#doc)
     const from = describeOrigin(origin)
     for (const event of events) {
       if (event.target === files) {
@@ -726,6 +736,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   async #round(remote: QueuedUpdate[], operations: QueuedOperation[]): Promise<void> {
+    try {
+      await this.#roundSteps(remote, operations)
+    } finally {
+      this.#materialized.clear()
+    }
+  }
+
+  async #roundSteps(remote: QueuedUpdate[], operations: QueuedOperation[]): Promise<void> {
     const started = performance.now()
     this.#roundUpdates = []
     this.#roundJournal = []
@@ -1039,9 +1057,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
+  /** What the path's entry materializes to; remembered within a round until the entry changes. */
   #materialize(path: string): string | undefined {
+    if (this.#materialized.has(path)) return this.#materialized.get(path)
     const entry = entryAt(filesOf(this.#doc), path)
-    return entry === undefined ? undefined : materialize(path, entry)
+    const text = entry === undefined ? undefined : materialize(path, entry)
+    this.#materialized.set(path, text)
+    return text
   }
 
   #recordBase(
