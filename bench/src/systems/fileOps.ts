@@ -1,5 +1,6 @@
 /** File writes as the workload does them, and directory snapshots. */
-import { readFile, readdir, rename, rm, writeFile } from 'node:fs/promises'
+import { renameSync, writeFileSync } from 'node:fs'
+import { readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
 let tempCounter = 0
@@ -7,13 +8,17 @@ let tempCounter = 0
 /**
  * Writes `text` to `dir/path`: `inplace` truncates and writes the file itself, as CAS does (a
  * reader can see it half-written); `atomic` writes a dot-prefixed temp file and renames it.
+ *
+ * Synchronous, as a JVM or a shell script writes: through the promise API each write would wait
+ * for three turns of libuv's thread pool behind the observer's reads, and a burst of 1,000 files
+ * would measure the harness instead of the system under test.
  */
 export async function writeDefinition(dir: string, path: string, text: string, mode: 'inplace' | 'atomic'): Promise<void> {
   const target = join(dir, path)
-  if (mode === 'inplace') return writeFile(target, text)
+  if (mode === 'inplace') return writeFileSync(target, text)
   const temp = join(dir, `.bench-${process.pid}-${++tempCounter}.tmp`)
-  await writeFile(temp, text)
-  await rename(temp, target)
+  writeFileSync(temp, text)
+  renameSync(temp, target)
 }
 
 /** Removes `dir/path`; a file that is already gone is fine. */

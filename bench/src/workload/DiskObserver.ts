@@ -1,14 +1,14 @@
 /**
  * Feeds a {@link ClusterView} from the nodes' directories: an inotify watch per directory, a read
- * of each path an event names (coalesced per path), and a full rescan whenever waits are pending
+ * of each path an event names, and a full rescan whenever waits are pending
  * and nothing was seen for a while (inotify drops events when its queue overflows, as it can
  * during a 10,000-file burst).
  *
  * Dot-files are skipped: every tool under test writes a dot-prefixed temp file and renames it.
  */
-import { watch } from 'node:fs'
+import { readFileSync, watch } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
-import { readFile, readdir } from 'node:fs/promises'
+import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { ClusterView } from './ClusterView.js'
 
@@ -26,8 +26,6 @@ export interface DiskObserverOptions {
 interface Slot {
   readonly dir: string
   watcher: FSWatcher | undefined
-  readonly reading: Set<string>
-  readonly again: Set<string>
 }
 
 /** Watches one directory per node. */
@@ -64,7 +62,7 @@ export class DiskObserver {
 
   /** Starts watching `dir` as node `node`, and reads what it holds now. */
   async add(node: number, dir: string): Promise<void> {
-    const slot: Slot = { dir, watcher: undefined, reading: new Set(), again: new Set() }
+    const slot: Slot = { dir, watcher: undefined }
     this.#slots[node] = slot
     slot.watcher = watch(dir, { persistent: false }, (_event, name) => {
       if (typeof name === 'string') this.#touch(node, name)
@@ -104,12 +102,10 @@ export class DiskObserver {
     for (const path of [...this.#view.entries(node).keys()]) {
       if (!present.has(path)) this.#touch(node, path)
     }
-    // Bounded concurrency: 10,000 reads at once would only queue in libuv's pool.
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < names.length) await this.#read(node, names[next++]!)
+    for (const name of names) {
+      if (this.#closed) return
+      this.#read(node, name)
     }
-    await Promise.all(Array.from({ length: 16 }, worker))
   }
 
   #keep(name: string): boolean {
@@ -118,37 +114,23 @@ export class DiskObserver {
 
   #touch(node: number, name: string): void {
     if (this.#closed || !this.#keep(name)) return
-    const slot = this.#slots[node]
-    if (slot === undefined) return
-    if (slot.reading.has(name)) {
-      slot.again.add(name)
-      return
-    }
-    void this.#read(node, name)
+    this.#read(node, name)
   }
 
-  async #read(node: number, name: string): Promise<void> {
+  /**
+   * Reads one file into the view. Synchronous: a small file reads in microseconds, while the
+   * promise API takes four turns of libuv's thread pool, which the workload's writes then queue
+   * behind.
+   */
+  #read(node: number, name: string): void {
     const slot = this.#slots[node]
     if (slot === undefined) return
-    if (slot.reading.has(name)) {
-      slot.again.add(name)
-      return
-    }
-    slot.reading.add(name)
+    let text: string | undefined
     try {
-      do {
-        slot.again.delete(name)
-        let text: string | undefined
-        try {
-          text = await readFile(join(slot.dir, name), 'utf8')
-        } catch {
-          text = undefined
-        }
-        if (this.#closed) return
-        this.#view.set(node, name, text)
-      } while (slot.again.has(name))
-    } finally {
-      slot.reading.delete(name)
+      text = readFileSync(join(slot.dir, name), 'utf8')
+    } catch {
+      text = undefined
     }
+    this.#view.set(node, name, text)
   }
 }
