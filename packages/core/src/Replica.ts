@@ -477,6 +477,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async settled(): Promise<void> {
     this.#assertOpen()
     await this.#whenIdle()
+    await this.#store.whenCompacted()
   }
 
   /** Bytes the storage takes, where the adapter can tell. */
@@ -922,7 +923,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     )
 
     if (this.#store.shouldCompact(COMPACT_UPDATES, COMPACT_BYTES)) {
-      await this.#store.compact(Y.encodeStateAsUpdate(this.#doc))
+      // Encoded now, while the document holds exactly what is committed; written in the background,
+      // so that the queue does not wait for LevelDB (a compaction took 40-80 ms at 500 edits/s).
+      const compacting = performance.now()
+      const state = Y.encodeStateAsUpdate(this.#doc)
+      const encodeMs = round1(performance.now() - compacting)
+      this.#store.compact(state).then(
+        () => this.#log.debug({ bytes: state.byteLength, encodeMs, totalMs: round1(performance.now() - compacting) }, 'compacted the update log'),
+        (error: unknown) => this.#reportError('compacting the update log failed', error)
+      )
     }
   }
 

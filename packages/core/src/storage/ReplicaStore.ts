@@ -69,6 +69,7 @@ export class ReplicaStore {
   #updatesSinceSnapshot = 0
   #bytesSinceSnapshot = 0
   #snapshotBytes = 0
+  #compaction: Promise<void> | undefined
 
   constructor(adapter: StorageAdapter) {
     this.#adapter = adapter
@@ -89,7 +90,7 @@ export class ReplicaStore {
    * update bytes than the snapshot itself. One big update, such as a first import, is left alone.
    */
   shouldCompact(maxUpdates: number, minBytes: number): boolean {
-    if (this.#updatesSinceSnapshot < 2) return false
+    if (this.#updatesSinceSnapshot < 2 || this.#compaction !== undefined) return false
     return this.#updatesSinceSnapshot > maxUpdates || this.#bytesSinceSnapshot > Math.max(minBytes, this.#snapshotBytes)
   }
 
@@ -165,15 +166,34 @@ export class ReplicaStore {
   /**
    * Replaces the update log with one snapshot of the document state, in bounded steps: the
    * snapshot is written first (loading ignores updates it covers), then old keys go in chunks.
+   *
+   * `state` must cover every update committed so far, and nothing else: the snapshot is keyed by
+   * the sequence number at the call. Commits may go on while it runs, and compactions run one at a
+   * time, in call order.
    */
-  async compact(state: Uint8Array): Promise<void> {
+  compact(state: Uint8Array): Promise<void> {
     const seq = this.#seq
-    const previous = this.#snapshotSeq
-    await this.#adapter.batch([{ type: 'put', key: seqKey('snap!', seq), value: state }])
-    this.#snapshotSeq = seq
     this.#snapshotBytes = state.byteLength
     this.#updatesSinceSnapshot = 0
     this.#bytesSinceSnapshot = 0
+    const previous = this.#compaction ?? Promise.resolve()
+    const run = previous.catch(() => {}).then(() => this.#writeSnapshot(seq, state))
+    const tracked = run.finally(() => {
+      if (this.#compaction === tracked) this.#compaction = undefined
+    })
+    this.#compaction = tracked
+    return tracked
+  }
+
+  /** Resolves once no compaction is running. */
+  async whenCompacted(): Promise<void> {
+    while (this.#compaction !== undefined) await this.#compaction.catch(() => {})
+  }
+
+  async #writeSnapshot(seq: number, state: Uint8Array): Promise<void> {
+    const previous = this.#snapshotSeq
+    await this.#adapter.batch([{ type: 'put', key: seqKey('snap!', seq), value: state }])
+    this.#snapshotSeq = seq
     if (previous !== seq) await this.#deleteRange('snap!', seqKey('snap!', seq - 1))
     await this.#deleteRange('upd!', seqKey('upd!', seq))
     await this.#adapter.reclaim?.()
@@ -211,6 +231,7 @@ export class ReplicaStore {
 
   /** Closes the adapter. */
   async close(): Promise<void> {
+    await this.whenCompacted()
     await this.#adapter.close()
   }
 }

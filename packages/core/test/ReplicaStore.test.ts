@@ -1,0 +1,77 @@
+import { describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
+import { ReplicaStore } from '../src/storage/ReplicaStore.js'
+import { MemoryStorageAdapter } from '../src/testing/MemoryStorageAdapter.js'
+
+/** A document that records its updates, for feeding a store. */
+function recordingDoc(): { doc: Y.Doc; updates: Uint8Array[] } {
+  const doc = new Y.Doc()
+  const updates: Uint8Array[] = []
+  doc.on('update', (update: Uint8Array) => updates.push(update))
+  return { doc, updates }
+}
+
+/** Loads what the store holds into a fresh document. */
+async function reload(adapter: MemoryStorageAdapter): Promise<Y.Doc> {
+  await adapter.close()
+  const store = new ReplicaStore(adapter)
+  const loaded = await store.load()
+  const doc = new Y.Doc()
+  if (loaded.snapshot !== undefined) Y.applyUpdate(doc, loaded.snapshot)
+  for (const update of loaded.updates) Y.applyUpdate(doc, update)
+  await store.close()
+  return doc
+}
+
+describe('ReplicaStore compaction', () => {
+  it('keeps updates committed while a compaction runs, and a restart loads them all', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const store = new ReplicaStore(adapter)
+    await store.load()
+    const { doc, updates } = recordingDoc()
+    const files = doc.getMap<string>('files')
+    for (let i = 0; i < 5; i++) files.set(`before-${i}.json`, 'x')
+    await store.commit({ updates: updates.splice(0) })
+
+    const compaction = store.compact(Y.encodeStateAsUpdate(doc))
+    expect(store.shouldCompact(0, 0)).toBe(false)
+    // Commits go on while the snapshot is written and the old log is deleted.
+    for (let i = 0; i < 5; i++) {
+      files.set(`during-${i}.json`, 'y')
+      await store.commit({ updates: updates.splice(0) })
+    }
+    await compaction
+    expect(store.updatesSinceSnapshot).toBe(5)
+    await store.close()
+
+    const loaded = await reload(adapter)
+    expect([...loaded.getMap<string>('files').keys()].sort()).toEqual([...files.keys()].sort())
+  })
+
+  it('runs compactions one at a time, in call order, and the newest snapshot wins', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const store = new ReplicaStore(adapter)
+    await store.load()
+    const { doc, updates } = recordingDoc()
+    const files = doc.getMap<string>('files')
+    const compactions: Array<Promise<void>> = []
+    for (let round = 0; round < 4; round++) {
+      files.set(`round-${round}.json`, String(round))
+      await store.commit({ updates: updates.splice(0) })
+      compactions.push(store.compact(Y.encodeStateAsUpdate(doc)))
+    }
+    await store.whenCompacted()
+    await Promise.all(compactions)
+    await store.close()
+
+    const snapshots: string[] = []
+    const logged: string[] = []
+    await adapter.open()
+    for await (const [key] of adapter.entries('snap!')) snapshots.push(key)
+    for await (const [key] of adapter.entries('upd!')) logged.push(key)
+    expect(snapshots).toHaveLength(1)
+    expect(logged).toEqual([])
+    const loaded = await reload(adapter)
+    expect(loaded.getMap<string>('files').toJSON()).toEqual(files.toJSON())
+  })
+})
