@@ -67,6 +67,30 @@ describe('nodes syncing over websockets', () => {
     expect(b.sync.peers()).toMatchObject([{ url: `${a.url}/sync/cas`, connected: true, synced: true, nodeId: a.replica.nodeId }])
   })
 
+  it('gets the registry once when it joins two peers, and relays to them only what they lack', async () => {
+    const count = 200
+    const a = await netNode({}, async (dir) => {
+      for (let id = 1; id <= count; id++) await writeFile(join(dir, `App-${id}.json`), app(id, 'x'.repeat(500)))
+    })
+    const b = await netNode()
+    b.sync.setPeers('static', [a.url])
+    await waitFor('b to hold the registry', async () => (await snapshotDir(b.dir)).size === count)
+    await b.replica.settled()
+    const state = Y.encodeStateAsUpdate(a.replica.doc).byteLength
+    const bytesInBefore = { a: a.sync.stats.bytesIn, b: b.sync.stats.bytesIn }
+
+    const c = await netNode()
+    c.sync.setPeers('static', [a.url, b.url])
+    await waitFor('c to hold the registry', async () => (await snapshotDir(c.dir)).size === count, 20_000)
+    await waitFor('c to sync with both peers', () => c.sync.peers().every((peer) => peer.synced))
+    expect(await sameDirs(a, b, c)).toBe(true)
+    // Asked one peer at a time, the second answers with what is still missing: next to nothing.
+    expect(c.sync.stats.bytesIn).toBeLessThan(state * 1.3)
+    // What c relays from one peer to the other is trimmed to what the other did not hold.
+    expect(a.sync.stats.bytesIn - bytesInBefore.a).toBeLessThan(state * 0.3)
+    expect(b.sync.stats.bytesIn - bytesInBefore.b).toBeLessThan(state * 0.3)
+  })
+
   it('converges along a line A-B-C through relays, and knows every node by awareness', async () => {
     const a = await netNode({ sync: { address: 'ws://a' } }, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
     const b = await netNode({ sync: { address: 'ws://b' } })

@@ -100,6 +100,8 @@ const NODE_HEADER = 'x-regsync-node'
 
 class Link {
   synced = false
+  /** The state vector the peer sent in its sync step 1: what it held when the link opened. */
+  remoteStateVector: Uint8Array | undefined
   /** A ping is out and its pong has not come back. */
   awaitingPong = false
   lastSeen: number | null = null
@@ -136,6 +138,11 @@ class OutboundPeer {
 
 let linkCounter = 0
 
+/** How long one link's initial sync may hold up the next link's. */
+const STEP1_TURN_MS = 3000
+/** Relayed updates at least this large are trimmed per link by the peer's state vector. */
+const TRIM_RELAY_BYTES = 64 * 1024
+
 /** One node's network side. */
 export class SyncNode extends ObservableV2<SyncNodeEvents> {
   readonly stats: NetStats = {
@@ -165,6 +172,10 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
   readonly #outbound = new Map<string, OutboundPeer>()
   readonly #clientLinks = new Map<number, Set<Link>>()
   #everSynced = false
+  /** Links waiting to send their sync step 1, and the one whose answer is awaited. */
+  readonly #step1Queue: Link[] = []
+  #step1Turn: Link | undefined
+  #step1Timer: ReturnType<typeof setTimeout> | undefined
   #closed = false
   readonly #heartbeat: ReturnType<typeof setInterval>
 
@@ -333,6 +344,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     if (this.#closed) return
     this.#closed = true
     clearInterval(this.#heartbeat)
+    clearTimeout(this.#step1Timer)
     this.#replica.off('update', this.#onReplicaUpdate)
     this.awareness.off('update', this.#onAwareness)
     for (const peer of this.#outbound.values()) {
@@ -443,7 +455,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     const socket = link.socket
     this.#links.set(link.id, link)
     const start = (): void => {
-      this.#send(link, writeStep1(Y.encodeStateVector(this.#replica.doc)))
+      this.#queueStep1(link)
       const clients = [...this.awareness.getStates().keys()]
       if (clients.length > 0) this.#send(link, writeAwareness(awarenessProtocol.encodeAwarenessUpdate(this.awareness, clients)))
     }
@@ -462,6 +474,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     })
     socket.on('close', () => {
       this.#links.delete(link.id)
+      this.#step1Done(link)
       const gone: number[] = []
       for (const client of link.clients) {
         const links = this.#clientLinks.get(client)
@@ -491,6 +504,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     }
     switch (message.kind) {
       case 'step1': {
+        link.remoteStateVector = message.stateVector
         let update: Uint8Array
         try {
           update = Y.encodeStateAsUpdate(this.#replica.doc, message.stateVector)
@@ -506,6 +520,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
         const origin: TransactionOrigin = { source: 'peer', peerId: link.id }
         this.#replica.applyUpdate(message.update, origin).then(
           () => {
+            if (message.kind === 'step2') this.#step1Done(link)
             if (message.kind === 'step2' && !link.synced) {
               link.synced = true
               this.#log.info({ link: link.label, nodeId: link.nodeId }, `synced with ${link.label}`)
@@ -551,6 +566,43 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     setTimeout(() => link.socket.terminate(), 1000).unref()
   }
 
+  /**
+   * Sends our sync step 1 on a new link, one link at a time. The step 1 carries our state vector,
+   * and the peer answers with everything we lack: a fresh node that asked all its peers at once
+   * would get the whole registry from each of them (three 40 MB answers for 10,000 definitions,
+   * each costing its sender seconds to encode). Asked in turn, the second peer sees our state
+   * after the first answer and sends only what is still missing. A peer that does not answer
+   * within {@link STEP1_TURN_MS} loses its turn.
+   */
+  #queueStep1(link: Link): void {
+    this.#step1Queue.push(link)
+    this.#nextStep1()
+  }
+
+  #nextStep1(): void {
+    if (this.#step1Turn !== undefined) return
+    let link: Link | undefined
+    while ((link = this.#step1Queue.shift()) !== undefined && !link.open) {
+      // Closed while waiting.
+    }
+    if (link === undefined) return
+    this.#step1Turn = link
+    this.#send(link, writeStep1(Y.encodeStateVector(this.#replica.doc)))
+    this.#step1Timer = setTimeout(() => this.#step1Done(link), STEP1_TURN_MS)
+    this.#step1Timer.unref()
+  }
+
+  /** The link's step 2 came back (and was applied), the link closed, or its turn ran out. */
+  #step1Done(link: Link): void {
+    const queued = this.#step1Queue.indexOf(link)
+    if (queued >= 0 && !link.open) this.#step1Queue.splice(queued, 1)
+    if (this.#step1Turn !== link) return
+    this.#step1Turn = undefined
+    clearTimeout(this.#step1Timer)
+    this.#step1Timer = undefined
+    if (!this.#closed) this.#nextStep1()
+  }
+
   #send(link: Link, frame: Uint8Array): void {
     if (!link.open) return
     this.stats.framesOut++
@@ -563,7 +615,21 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     // A passive node never publishes its own edits; it only relays the cluster's.
     if (this.#mode === 'passive' && typed?.source !== 'peer') return
     const from = typed?.source === 'peer' ? this.#links.get(typed.peerId) : undefined
-    this.#broadcast(writeUpdate(update), from)
+    if (update.byteLength < TRIM_RELAY_BYTES) return this.#broadcast(writeUpdate(update), from)
+    // A large update, typically a peer's whole registry after a sync: each link gets only the
+    // structs its peer did not hold when the link opened (and every deletion, which a state vector
+    // does not describe). A peer that has it all then gets a few bytes instead of megabytes.
+    for (const link of this.#relayTargets(from)) {
+      let trimmed = update
+      if (link.remoteStateVector !== undefined) {
+        try {
+          trimmed = Y.diffUpdate(update, link.remoteStateVector)
+        } catch {
+          trimmed = update
+        }
+      }
+      this.#send(link, writeUpdate(trimmed))
+    }
   }
 
   /**
@@ -572,6 +638,12 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
    * A frame is also not sent back to the node it came from over its other link.
    */
   #broadcast(frame: Uint8Array, from: Link | undefined): void {
+    for (const link of this.#relayTargets(from)) this.#send(link, frame)
+  }
+
+  /** The open links a frame from `from` goes to: one per peer node, never back to its sender. */
+  #relayTargets(from: Link | undefined): Link[] {
+    const targets: Link[] = []
     const reached = new Set<string>()
     if (from?.nodeId != null) reached.add(from.nodeId)
     for (const link of this.#links.values()) {
@@ -580,8 +652,9 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
         if (reached.has(link.nodeId)) continue
         reached.add(link.nodeId)
       }
-      this.#send(link, frame)
+      targets.push(link)
     }
+    return targets
   }
 
   readonly #onAwareness = (
