@@ -1,6 +1,7 @@
 import { lstatSync, readdirSync, watch } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { formatOf } from '@regsync/core'
 import type { Watcher, WatcherHandlers } from '@regsync/core'
 
 /** Options of a {@link NativeWatcher}. */
@@ -129,6 +130,9 @@ export class NativeWatcher implements Watcher {
 
   /** Something was created, removed or moved at `path`: follow folders that came and went. */
   #onRename(dir: string, path: string): void {
+    // A definition's name is taken to be a file: one lstat less per event. (A folder named like
+    // `App-1.json` is then found by the next rescan.)
+    if (formatOf(path) !== undefined && !this.#watches.has(path)) return
     const kind = this.#kindOf(path)
     if (kind === 'directory') {
       if (!this.#watches.has(path)) this.#watchTree(path, true)
