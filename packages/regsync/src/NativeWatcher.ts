@@ -26,8 +26,9 @@ export interface NativeWatcherOptions {
  *
  * Reports are hints, as the port says. When a watched folder disappears, its files cannot be named
  * (no per-file state), so the watcher reports the folder through `onTree` and the engine re-checks
- * every path it knows under it. If the services directory itself is missing, the watcher looks for
- * it every `retryMs` and reports the whole tree once it is back.
+ * every path it knows under it. If the services directory itself goes missing, the watcher says
+ * nothing (an unmounted volume is not a mass delete), looks for it every `retryMs`, and reports the
+ * whole tree once it is back.
  */
 export class NativeWatcher implements Watcher {
   readonly #root: string
@@ -143,10 +144,12 @@ export class NativeWatcher implements Watcher {
       this.#handlers?.onTree?.(path)
     }
     if (kind === 'missing' && this.#kindOf(dir) !== 'directory') {
-      // The watched folder itself went (inotify names it in its own event).
+      // The watched folder itself went (inotify names it in its own event). A missing root is not
+      // reported: an unmounted volume must not read as every definition deleted. Files really
+      // deleted were reported one by one; the rest is reconciled when the root is back.
       this.#unwatch(dir)
-      this.#handlers?.onTree?.(dir)
       if (dir === '') this.#retryRoot()
+      else this.#handlers?.onTree?.(dir)
     }
   }
 
