@@ -293,26 +293,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     if (this.#status !== 'new') throw new RegsyncError(ErrorCodes.NOT_OPEN, `cannot open a replica that is ${this.#status}`)
     this.#status = 'opening'
     try {
-      const loaded = await this.#store.load()
-      Y.transact(
-        this.#doc,
-        () => {
-          if (loaded.snapshot !== undefined) Y.applyUpdate(this.#doc, loaded.snapshot)
-          for (const update of loaded.updates) Y.applyUpdate(this.#doc, update)
-        },
-        { source: 'storage' } satisfies TransactionOrigin
-      )
-      // A clientID must never be reused across starts: two lives of one node would write
-      // conflicting items under one id. Yjs picks a random one; make sure it is unused here.
-      while (this.#doc.store.clients.has(this.#doc.clientID)) this.#doc.clientID = randomClientId()
-      for (const [path, record] of loaded.index) {
-        this.#index.set(path, record)
-        if (record.pending !== undefined) this.#docDirty.add(path)
-      }
-      this.#fresh = loaded.nodeId === undefined
-      this.#importAllowed = this.#importOnOpen === true || (this.#importOnOpen === 'unless-fresh' && !this.#fresh)
-      this.#nodeId = loaded.nodeId ?? randomNodeId()
-      if (loaded.nodeId === undefined) await this.#store.initialize(this.#nodeId)
+      await this.#load()
       this.#fillTextCache()
       this.#doc.on('update', this.#onUpdate)
       filesOf(this.#doc).observeDeep(this.#onFilesChanged)
@@ -348,6 +329,33 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       await this.#shutdown()
       throw error
     }
+  }
+
+  /**
+   * Reads the stored state into the document and the index. A method of its own so that nothing
+   * the watcher's callbacks close over keeps the stored bytes (tens of MB) alive after the start.
+   */
+  async #load(): Promise<void> {
+    const loaded = await this.#store.load()
+    Y.transact(
+      this.#doc,
+      () => {
+        if (loaded.snapshot !== undefined) Y.applyUpdate(this.#doc, loaded.snapshot)
+        for (const update of loaded.updates) Y.applyUpdate(this.#doc, update)
+      },
+      { source: 'storage' } satisfies TransactionOrigin
+    )
+    // A clientID must never be reused across starts: two lives of one node would write
+    // conflicting items under one id. Yjs picks a random one; make sure it is unused here.
+    while (this.#doc.store.clients.has(this.#doc.clientID)) this.#doc.clientID = randomClientId()
+    for (const [path, record] of loaded.index) {
+      this.#index.set(path, record)
+      if (record.pending !== undefined) this.#docDirty.add(path)
+    }
+    this.#fresh = loaded.nodeId === undefined
+    this.#importAllowed = this.#importOnOpen === true || (this.#importOnOpen === 'unless-fresh' && !this.#fresh)
+    this.#nodeId = loaded.nodeId ?? randomNodeId()
+    if (loaded.nodeId === undefined) await this.#store.initialize(this.#nodeId)
   }
 
   /**
