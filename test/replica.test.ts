@@ -1,6 +1,7 @@
 import { readFile, writeFile, rm, open as openFile, copyFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
+import * as Y from 'yjs'
 import { parseDefinition, isObjectValue, isNumberValue } from '@regsync/core'
 import type { JournalEntry } from '@regsync/core'
 import { CORPUS, copyCorpus, corpusManifest, mtimes, snapshotDir, sleep, waitFor } from './helpers/fs.js'
@@ -253,6 +254,26 @@ describe('a single replica over a directory', () => {
     expect((await snapshotDir(b.dir)).size).toBe(0)
     const journal = [...(await a.replica.journal()), ...(await b.replica.journal())]
     expect(journal.some((entry) => entry.path === 'App-100.json' && entry.bytes === edited)).toBe(true)
+  })
+
+  it('keeps a peer update that waits for an earlier one, across a restart', async () => {
+    const a = await node()
+    const b = await node()
+    const start = Y.encodeStateVector(a.replica.doc)
+    await a.replica.put('App-1.json', APP)
+    const middle = Y.encodeStateVector(a.replica.doc)
+    const create = Y.encodeStateAsUpdate(a.replica.doc, start)
+    await a.replica.put('App-1.json', APP.replace('"first"', '"second"'))
+    const edit = Y.encodeStateAsUpdate(a.replica.doc, middle)
+
+    // The edit arrives first: it cannot be applied yet, but it must not be lost to a restart.
+    await b.replica.applyUpdate(edit, { source: 'peer', peerId: 'a' })
+    expect(b.replica.get('App-1.json')).toBeUndefined()
+    await b.reopen()
+    await b.replica.applyUpdate(create, { source: 'peer', peerId: 'a' })
+    await b.replica.settled()
+    expect(b.replica.get('App-1.json')).toContain('"second"')
+    expect(await readFile(join(b.dir, 'App-1.json'), 'utf8')).toContain('"second"')
   })
 
   it('serves the embedded API: put, get, list, delete, change events', async () => {

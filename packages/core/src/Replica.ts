@@ -761,7 +761,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     // 1. Peer updates and API operations.
     for (const item of remote) {
       try {
-        Y.applyUpdate(this.#doc, item.update, item.origin)
+        this.#applyRemote(item.update, item.origin)
       } catch (error) {
         item.reject(new RegsyncError(ErrorCodes.PARSE, `malformed update from ${describeOrigin(item.origin)}`, { cause: error }))
       }
@@ -940,6 +940,32 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         () => this.#log.debug({ bytes: state.byteLength, encodeMs, totalMs: round1(performance.now() - compacting) }, 'compacted the update log'),
         (error: unknown) => this.#reportError('compacting the update log failed', error)
       )
+    }
+  }
+
+  /**
+   * Applies a peer's update. What is stored and handed on is the update as received, when it
+   * changed anything: Yjs would otherwise encode the transaction again, which for a peer's whole
+   * registry (40 MB for 10,000 definitions) costs as much as applying it. An update that brought
+   * only structs still waiting for their dependencies is kept as well, or a restart would lose them.
+   */
+  #applyRemote(update: Uint8Array, origin: TransactionOrigin | undefined): void {
+    const store = this.#doc.store
+    const pending = [store.pendingStructs, store.pendingDs]
+    let changed = false
+    const onTransaction = (transaction: Y.Transaction): void => {
+      changed ||= transaction.deleteSet.clients.size > 0 || !sameClocks(transaction.beforeState, transaction.afterState)
+    }
+    this.#doc.off('update', this.#onUpdate)
+    this.#doc.on('afterTransaction', onTransaction)
+    try {
+      Y.applyUpdate(this.#doc, update, origin)
+    } finally {
+      this.#doc.off('afterTransaction', onTransaction)
+      this.#doc.on('update', this.#onUpdate)
+    }
+    if (changed || store.pendingStructs !== pending[0] || store.pendingDs !== pending[1]) {
+      this.#roundUpdates.push({ update, origin })
     }
   }
 
@@ -1156,6 +1182,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#log.error({ err: error }, message)
     this.emit('error', [new RegsyncError(ErrorCodes.DIRECTORY, message, { cause: error })])
   }
+}
+
+/** True when two state vectors (client to clock) are the same. */
+function sameClocks(a: Map<number, number>, b: Map<number, number>): boolean {
+  if (a.size !== b.size) return false
+  for (const [client, clock] of a) if (b.get(client) !== clock) return false
+  return true
 }
 
 function parseDefinitionOf(path: string, text: string): Definition {
