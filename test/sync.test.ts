@@ -105,6 +105,32 @@ describe('nodes syncing over websockets', () => {
     expect(a.sync.nodes().get(c.replica.nodeId)).toMatchObject({ version: 'test', mode: 'active', address: 'ws://c' })
   })
 
+  it('relays large updates along a line A-B-C, again after the first (what C holds is tracked)', async () => {
+    const batch = (first: number, description: string): Promise<void[]> =>
+      Promise.all(Array.from({ length: 150 }, (_, i) => a.replica.put(`App-${first + i}.json`, app(first + i, description.repeat(600)))))
+    const a = await netNode()
+    await batch(1000, 'y')
+    const b = await netNode()
+    const c = await netNode()
+    c.sync.setPeers('static', [b.url])
+    await waitFor('c and b to sync', () => c.sync.peers().every((peer) => peer.synced))
+    // B gets A's registry as one sync step 2 of over 64 KB, which it relays to C as a large update.
+    b.sync.setPeers('static', [a.url])
+    await waitFor('c to receive the first batch', async () => (await snapshotDir(c.dir)).size === 150, 20_000)
+    // Again, once B has been away: the relay now starts from what C got the first time.
+    b.sync.setPeers('static', [])
+    await waitFor('b to leave a', () => b.sync.peers().every((peer) => peer.direction === 'inbound'))
+    await batch(2000, 'z')
+    b.sync.setPeers('static', [a.url])
+    await waitFor('c to receive the second batch', async () => (await snapshotDir(c.dir)).size === 300, 20_000)
+    // A small edit after the large relays still reaches C.
+    await a.replica.put('App-1000.json', app(1000, 'edited'))
+    await waitFor('c to receive the edit', async () => (await readFile(join(c.dir, 'App-1000.json'), 'utf8')).includes('edited'))
+    await waitFor('all three equal', () => sameDirs(a, b, c))
+    // What went to C is about the registry once, not once per relay of everything.
+    expect(c.sync.stats.bytesIn).toBeLessThan(Y.encodeStateAsUpdate(a.replica.doc).byteLength * 1.3)
+  })
+
   it('lets a stock y-websocket WebsocketProvider see the registry', async () => {
     const a = await netNode({}, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
     const doc = new Y.Doc()

@@ -100,7 +100,10 @@ const NODE_HEADER = 'x-regsync-node'
 
 class Link {
   synced = false
-  /** The state vector the peer sent in its sync step 1: what it held when the link opened. */
+  /**
+   * What the peer is known to hold: the state vector of its sync step 1, raised to ours whenever a
+   * large relay has sent it everything it lacked.
+   */
   remoteStateVector: Uint8Array | undefined
   /** A ping is out and its pong has not come back. */
   awaitingPong = false
@@ -616,19 +619,21 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     if (this.#mode === 'passive' && typed?.source !== 'peer') return
     const from = typed?.source === 'peer' ? this.#links.get(typed.peerId) : undefined
     if (update.byteLength < TRIM_RELAY_BYTES) return this.#broadcast(writeUpdate(update), from)
-    // A large update, typically a peer's whole registry after a sync: each link gets only the
-    // structs its peer did not hold when the link opened (and every deletion, which a state vector
-    // does not describe). A peer that has it all then gets a few bytes instead of megabytes.
+    // A large update, typically a peer's whole registry after a sync: each link gets only what its
+    // peer is not known to hold, encoded from the document (and every deletion, which a state vector
+    // does not describe). Decoding the update to trim it would cost as much as applying it again. A
+    // peer that has it all then gets a few bytes instead of megabytes. Structs still waiting for
+    // their dependencies are not in the document, so then the update goes as it is.
+    const doc = this.#replica.doc
+    const complete = doc.store.pendingStructs === null && doc.store.pendingDs === null
     for (const link of this.#relayTargets(from)) {
-      let trimmed = update
-      if (link.remoteStateVector !== undefined) {
-        try {
-          trimmed = Y.diffUpdate(update, link.remoteStateVector)
-        } catch {
-          trimmed = update
-        }
+      if (!complete || link.remoteStateVector === undefined) {
+        this.#send(link, writeUpdate(update))
+        continue
       }
-      this.#send(link, writeUpdate(trimmed))
+      this.#send(link, writeUpdate(Y.encodeStateAsUpdate(doc, link.remoteStateVector)))
+      // It holds our state now, as far as this link is concerned.
+      link.remoteStateVector = Y.encodeStateVector(doc)
     }
   }
 
