@@ -75,3 +75,30 @@ export async function processTree(pid: number): Promise<number[]> {
   }
   return out
 }
+
+/**
+ * Resolves once the processes have been quiet together, using under `maxCpuShare` of one core
+ * over a `windowMs` window, or after `timeoutMs` (it does not throw: a busy cluster is measured
+ * as it is). Returns how long it waited. A cluster that has just taken its starting files is still
+ * committing, compacting and relaying for a few seconds; a scenario measures from a settled one.
+ */
+export async function waitQuiet(
+  pids: () => ReadonlyArray<number | undefined>,
+  { windowMs = 500, maxCpuShare = 0.05, timeoutMs = 30_000 }: { windowMs?: number; maxCpuShare?: number; timeoutMs?: number } = {}
+): Promise<number> {
+  const started = performance.now()
+  const total = async (): Promise<number> => {
+    let sum = 0
+    for (const pid of pids()) if (pid !== undefined) sum += (await cpuSeconds(pid)) ?? 0
+    return sum
+  }
+  let before = await total()
+  while (performance.now() - started < timeoutMs) {
+    await new Promise((resolve) => setTimeout(resolve, windowMs))
+    const now = await total()
+    // /proc counts in ticks of 10 ms: a window of 500 ms can tell 5 % of a core from nothing.
+    if (now - before <= (maxCpuShare * windowMs) / 1000 + 1e-9) break
+    before = now
+  }
+  return performance.now() - started
+}

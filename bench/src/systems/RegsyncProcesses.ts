@@ -17,7 +17,7 @@ import { AgentProcess } from '../cluster/AgentProcess.js'
 import { reservePort } from '../cluster/ports.js'
 import type { ReservedPort } from '../cluster/ports.js'
 import { peersOf } from '../cluster/topology.js'
-import { dirBytes } from '../cluster/procStats.js'
+import { dirBytes, waitQuiet } from '../cluster/procStats.js'
 import { removeDefinition, snapshotDir, writeDefinition, writeMany } from './fileOps.js'
 import type { NodeCost, ReadyTimes, SyncSystem, SystemSetup } from './SyncSystem.js'
 
@@ -97,6 +97,10 @@ export class RegsyncProcesses implements SyncSystem {
     await Promise.all(this.#nodes.map((node) => this.#spawn(node, node.index === 0 ? ['--initial-import', 'immediate'] : [])))
     const all = this.#nodes.map((node) => node.index)
     await Promise.all([...files].map(([path, text]) => this.view.waitFor(path, text, all, this.#setup.timeoutMs)))
+    // The agents still commit, compact and relay for a while after the last file lands: measure
+    // from a settled cluster, as a real join or restart would meet it.
+    const waited = await waitQuiet(() => this.#nodes.map((node) => node.agent.pid))
+    if (waited > 1000) this.#setup.progress(`regsync: the cluster settled ${(waited / 1000).toFixed(1)} s after the last file landed`)
   }
 
   async #createNode(index: number): Promise<ProcessNode> {
