@@ -6,13 +6,25 @@
  * the correctness check is not vacuous: plain y-websocket resurrects a delete in partition-heal.
  */
 import { spawn } from 'node:child_process'
-import { readFile, readdir } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { mkdir, readFile, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
-import { removeDir, tempDir } from './helpers/fs.js'
+import { removeDir, tempDir, waitFor } from './helpers/fs.js'
 
 const CLI = fileURLToPath(new URL('../bench/dist/cli.js', import.meta.url))
+const AGENT_PROCESS = new URL('../bench/dist/cluster/AgentProcess.js', import.meta.url).href
+const AGENT_BIN = fileURLToPath(new URL('../packages/agent/bin/regsync.js', import.meta.url))
+
+/** The harness's agent runner, loaded from the built bench (not part of the test project's types). */
+interface AgentRunner {
+  addressInUseRetries: number
+  start(spawn: { bin: string; args: string[]; port: number }, timeoutMs: number): Promise<{ readyMs: number }>
+  stop(): Promise<void>
+  readonly unexpectedExit: string | undefined
+}
 
 interface Row {
   readonly system: string
@@ -61,5 +73,29 @@ describe('bench (smoke run)', () => {
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
     expect(svg).toContain('regsync (n=')
     expect((await readdir(out)).filter((name) => name.endsWith('-cdf.svg')).length).toBeGreaterThanOrEqual(3)
+  })
+
+  it('starts an agent again when another socket took its port meanwhile', { timeout: 60_000 }, async () => {
+    const root = await tempDir()
+    roots.push(root)
+    await mkdir(join(root, 'services'))
+    // Something else holds the port, as an outbound socket's ephemeral port can while an agent is down.
+    const blocker = createServer((socket) => socket.destroy())
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve))
+    const port = (blocker.address() as AddressInfo).port
+    const { AgentProcess } = (await import(AGENT_PROCESS)) as { AgentProcess: new (name: string) => AgentRunner }
+    const agent = new AgentProcess('agent 0')
+    const args = ['--dir', join(root, 'services'), '--data', join(root, 'data'), '--listen', `127.0.0.1:${port}`, '--log-format', 'json']
+    const started = agent.start({ bin: AGENT_BIN, args, port }, 30_000)
+    try {
+      await waitFor('the first start to find the port taken', () => agent.addressInUseRetries >= 1, 20_000)
+      await new Promise<void>((resolve) => blocker.close(() => resolve()))
+      await started
+      expect(agent.unexpectedExit).toBeUndefined()
+    } finally {
+      blocker.close()
+      await started.catch(() => undefined)
+      await agent.stop()
+    }
   })
 })

@@ -9,6 +9,9 @@ import { request } from 'node:http'
 import { cpuSeconds, peakRssMiB } from './procStats.js'
 import { sleep } from '../stats.js'
 
+/** Starts tried when the agent finds its port taken. */
+const ADDRESS_IN_USE_RETRIES = 3
+
 /** Options of one agent life. */
 export interface AgentSpawn {
   readonly bin: string
@@ -26,6 +29,8 @@ export class AgentProcess {
   peakRss = 0
   /** The last lines the agent printed, for failure reports. */
   readonly tail: string[] = []
+  /** Starts that found their port taken and were tried again. */
+  addressInUseRetries = 0
   #child: ChildProcess | undefined
   #exited: Promise<void> = Promise.resolve()
   #readyLine: number | undefined
@@ -49,6 +54,23 @@ export class AgentProcess {
    * `regsync agent ready` line (when logged) and to `/readyz`.
    */
   async start(options: AgentSpawn, timeoutMs: number): Promise<{ readyMs: number; readyzMs: number }> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#startOnce(options, timeoutMs)
+      } catch (error) {
+        // The port was free when reserved, but while an agent is down any outbound socket of this
+        // machine may take it as its ephemeral port. Such a start is not the agent's failure: retry.
+        if (attempt >= ADDRESS_IN_USE_RETRIES || !this.tail.some((line) => line.includes('EADDRINUSE'))) throw error
+        this.addressInUseRetries++
+        this.tail.length = 0
+        await this.#exited
+        this.#unexpectedExit = undefined
+        await sleep(250)
+      }
+    }
+  }
+
+  async #startOnce(options: AgentSpawn, timeoutMs: number): Promise<{ readyMs: number; readyzMs: number }> {
     const started = performance.now()
     this.#readyLine = undefined
     this.#stopping = false
