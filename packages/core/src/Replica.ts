@@ -952,19 +952,27 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #applyRemote(update: Uint8Array, origin: TransactionOrigin | undefined): void {
     const store = this.#doc.store
     const pending = [store.pendingStructs, store.pendingDs]
-    let changed = false
+    let changedFrom: Map<number, number> | undefined
     const onTransaction = (transaction: Y.Transaction): void => {
-      changed ||= transaction.deleteSet.clients.size > 0 || !sameClocks(transaction.beforeState, transaction.afterState)
+      if (transaction.deleteSet.clients.size > 0 || !sameClocks(transaction.beforeState, transaction.afterState)) {
+        changedFrom ??= transaction.beforeState
+      }
     }
     this.#doc.off('update', this.#onUpdate)
     this.#doc.on('afterTransaction', onTransaction)
     try {
       Y.applyUpdate(this.#doc, update, origin)
+    } catch (error) {
+      // Bad bytes part way through: what was applied before them is kept, encoded from the document.
+      if (changedFrom !== undefined) {
+        this.#roundUpdates.push({ update: Y.encodeStateAsUpdate(this.#doc, Y.encodeStateVector(changedFrom)), origin })
+      }
+      throw error
     } finally {
       this.#doc.off('afterTransaction', onTransaction)
       this.#doc.on('update', this.#onUpdate)
     }
-    if (changed || store.pendingStructs !== pending[0] || store.pendingDs !== pending[1]) {
+    if (changedFrom !== undefined || store.pendingStructs !== pending[0] || store.pendingDs !== pending[1]) {
       this.#roundUpdates.push({ update, origin })
     }
   }
