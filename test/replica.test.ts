@@ -290,6 +290,33 @@ describe('a single replica over a directory', () => {
     expect(await readFile(join(b.dir, 'App-1.json'), 'utf8')).toBe(APP)
   })
 
+  it('removes journal entries from before a time, and keeps the rest across a restart', async () => {
+    const a = await node({}, async (dir) => {
+      for (const id of [1, 2]) await writeFile(join(dir, `App-${id}.json`), APP.replace('100', String(id)))
+    })
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    await b.replica.delete('App-1.json')
+    await syncBoth(a.replica, b.replica)
+    await sleep(5)
+    const between = Date.now()
+    await sleep(5)
+    await b.replica.delete('App-2.json')
+    await syncBoth(a.replica, b.replica)
+    expect((await a.replica.journal()).map((entry) => [entry.path, entry.kind])).toEqual([
+      ['App-1.json', 'delete'],
+      ['App-2.json', 'delete']
+    ])
+
+    expect(await a.replica.journalSize()).toBe(2)
+    expect(await a.replica.pruneJournal(between)).toBe(1)
+    expect(await a.replica.journalSize()).toBe(1)
+    await a.reopen()
+    expect((await a.replica.journal()).map((entry) => entry.path)).toEqual(['App-2.json'])
+    expect(await a.replica.journalSize()).toBe(1)
+    expect(await a.replica.pruneJournal(between)).toBe(0)
+  })
+
   it('serves the embedded API: put, get, list, delete, change events', async () => {
     const n = await node()
     const changes: string[] = []

@@ -44,7 +44,7 @@ export function createAgentMetrics({ replica, syncNode, info, ready }: AgentMetr
   }
   gauge('regsync_files', 'Definitions in the replicated directory.', () => replica.list().length)
   gauge('regsync_problems', 'Files on disk that are not replicated (parse errors, too large, bad names).', () => replica.problems().length)
-  gauge('regsync_journal_entries', 'Entries in the conflict journal.', async () => (await replica.journal()).length)
+  gauge('regsync_journal_entries', 'Entries in the conflict journal.', () => replica.journalSize())
   gauge('regsync_peers_connected', 'Peer links (outbound and inbound) that are open.', () => syncNode.peers().filter((peer) => peer.connected).length)
   gauge('regsync_peers_configured', 'Peers this node dials (static and from DNS).', () => syncNode.peers().filter((peer) => peer.direction === 'outbound').length)
   gauge('regsync_ready', '1 when /readyz answers 200.', () => (ready() ? 1 : 0))

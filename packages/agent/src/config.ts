@@ -21,6 +21,8 @@ import type { HostPort } from './hostPort.js'
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
 
+const DAY_MS = 24 * 60 * 60 * 1000
+
 /** Defaults, with why. */
 export const DEFAULTS = {
   /** Loopback: nothing is exposed until the operator chooses an interface (and a secret). */
@@ -33,7 +35,12 @@ export const DEFAULTS = {
   /** 60 s, CAS's own default reload interval: the rescan only catches events the watcher missed. */
   rescanIntervalMs: 60_000,
   /** 1 MiB: the largest real definitions are about 30 KB; a bigger file is almost surely not one. */
-  maxFileBytes: 1024 * 1024
+  maxFileBytes: 1024 * 1024,
+  /**
+   * 90 days: long enough to notice a lost edit and restore it, short enough that a journal that
+   * keeps every peer's delete does not grow without end. 0 keeps everything.
+   */
+  journalRetentionDays: 90
 } as const
 
 /** Where the settings come from: `cli.ts` passes `process.argv`, `process.env` and `process.cwd()`. */
@@ -71,6 +78,8 @@ export interface AgentConfig {
   readonly maxMessageBytes: number
   readonly rescanIntervalMs: number
   readonly maxFileBytes: number
+  /** Journal entries older than this are removed; 0 keeps them all. */
+  readonly journalRetentionMs: number
   readonly poll: boolean
   readonly logLevel: LogLevel
   readonly logFormat: 'json' | 'pretty' | undefined
@@ -172,6 +181,7 @@ export async function loadAgentConfig(sources: ConfigSources): Promise<AgentConf
     maxMessageBytes: integer(get('max-message-size'), DEFAULTS.maxMessageBytes, 1024),
     rescanIntervalMs: integer(get('rescan-interval'), DEFAULTS.rescanIntervalMs, 0),
     maxFileBytes: integer(get('max-file-size'), DEFAULTS.maxFileBytes, 1),
+    journalRetentionMs: integer(get('journal-retention'), DEFAULTS.journalRetentionDays, 0) * DAY_MS,
     poll: (get('poll')?.value as boolean | undefined) ?? false,
     logLevel: oneOf(get('log-level'), LOG_LEVELS, 'info'),
     logFormat: oneOf(get('log-format'), ['json', 'pretty'] as const, undefined),

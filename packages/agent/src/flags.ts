@@ -47,6 +47,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'max-message-size', type: 'string', commands: ['agent'], arg: 'BYTES', help: 'Frames larger than this close the link. Default 67108864 (64 MiB).' },
   { name: 'rescan-interval', type: 'string', commands: ['agent'], arg: 'MS', help: 'Full rescan period in milliseconds; 0 turns it off. Default 60000.' },
   { name: 'max-file-size', type: 'string', commands: ['agent'], arg: 'BYTES', help: 'Files larger than this are not imported (logged as errors). Default 1048576.' },
+  { name: 'journal-retention', type: 'string', commands: ['agent'], arg: 'DAYS', help: 'Remove conflict journal entries older than this many days, at start and every hour. 0 keeps them all. Default 90.' },
   { name: 'poll', type: 'boolean', commands: ['agent'], help: 'Poll the directory (with chokidar) instead of watching it with inotify, for network file systems.' },
   { name: 'log-level', type: 'string', commands: ['agent'], arg: 'LEVEL', help: 'trace, debug, info, warn, error, fatal or silent. Default info.' },
   { name: 'log-format', type: 'string', commands: ['agent'], arg: 'FORMAT', help: 'json or pretty. Default: pretty on a terminal, json otherwise.' },

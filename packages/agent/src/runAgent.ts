@@ -3,6 +3,7 @@ import type { Replica } from 'regsync'
 import { DnsDiscovery, SyncNode, localAddresses } from '@regsync/net-ws'
 import type { Logger as PinoLogger } from 'pino'
 import { AdminServer } from './AdminServer.js'
+import { startJournalRetention } from './journalRetention.js'
 import type { AgentConfig } from './config.js'
 import { advertiseUrl, formatHostPort } from './hostPort.js'
 import type { HostPort } from './hostPort.js'
@@ -89,6 +90,7 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
       log.fatal({ code, err: error }, `cannot start: ${message}`)
       return 1
     }
+    const retention = startJournalRetention(replica, config.journalRetentionMs, log)
     replica.on('change', (change) =>
       log.info({ path: change.path, kind: change.kind, from: change.from }, `${change.kind === 'put' ? 'updated' : 'deleted'} ${change.path}`)
     )
@@ -155,6 +157,7 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
     } catch (error) {
       log.fatal({ code: (error as { code?: string }).code, err: error, listen: listenText }, `cannot listen on ${listenText}: ${bindReason(error)}`)
       await syncNode.close()
+      await retention.stop()
       await replica.close().catch((closeError: unknown) => log.error({ err: closeError }, 'closing the replica failed'))
       return 1
     }
@@ -198,6 +201,7 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
       dns?.close()
       await syncNode.close()
       await listenerClosed
+      await retention.stop()
       await replica.close()
     } catch (error) {
       log.error({ err: error }, 'shutdown failed')

@@ -117,7 +117,7 @@ export async function buildStatusReport({ replica, syncNode, info, notReady, dns
       .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0)),
     files: replica.list().length,
     problems: replica.problems().map((problem) => ({ ...problem, since: iso(problem.since) ?? '' })),
-    journal: (await replica.journal()).length,
+    journal: await replica.journalSize(),
     lastError,
     uptime: Math.round((now - info.startedAt) / 1000),
     time: new Date(now).toISOString()

@@ -52,6 +52,7 @@ describe('agent configuration', () => {
       maxMessageBytes: 64 * 1024 * 1024,
       rescanIntervalMs: 60_000,
       maxFileBytes: 1024 * 1024,
+      journalRetentionMs: 90 * 24 * 60 * 60 * 1000,
       poll: false,
       logLevel: 'info',
       logFormat: undefined,
@@ -160,6 +161,9 @@ describe('agent configuration', () => {
     const file = await configFile('regsync.yml', 'dir: /d\ndata: /x\nlisten: nowhere\n')
     expect(await refusal(loadAgentConfig({ args: ['--config', file], env: {} }))).toBe(`listen in ${file} must be HOST:PORT, or [IPv6]:PORT, not "nowhere"`)
     expect(await refusal(loadAgentConfig({ args: required, env: { REGSYNC_DNS_INTERVAL: 'soon' } }))).toBe('REGSYNC_DNS_INTERVAL must be a whole number, not "soon"')
+    expect(await refusal(loadAgentConfig({ args: [...required, '--journal-retention', '1.5'], env: {} }))).toBe('--journal-retention must be a whole number, not "1.5"')
+    expect((await loadAgentConfig({ args: [...required, '--journal-retention', '0'], env: {} })).journalRetentionMs).toBe(0)
+    expect((await loadAgentConfig({ args: required, env: { REGSYNC_JOURNAL_RETENTION: '7' } })).journalRetentionMs).toBe(7 * 24 * 60 * 60 * 1000)
     expect(await refusal(loadAgentConfig({ args: [...required, '--peer', 'http://x:7070'], env: {} }))).toBe('--peer must be a ws:// or wss:// URL, not "http://x:7070"')
     expect(await refusal(loadAgentConfig({ args: [...required, '--mode', 'loud'], env: {} }))).toBe('--mode must be one of active, passive, not "loud"')
     expect(await refusal(loadAgentConfig({ args: [...required, '--initial-import', 'later'], env: {} }))).toContain('--initial-import must be one of auto, immediate')

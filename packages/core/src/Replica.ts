@@ -434,6 +434,25 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     return this.#store.journal()
   }
 
+  /** How many entries the journal holds. Cheap: counted once, then kept up to date. */
+  async journalSize(): Promise<number> {
+    this.#assertOpen()
+    return this.#store.journalSize()
+  }
+
+  /**
+   * Removes the journal entries journaled before `before` (ms since the epoch) and returns how many
+   * went. The agent calls it for `--journal-retention`; nothing else ever removes an entry.
+   */
+  async pruneJournal(before: number): Promise<number> {
+    this.#assertOpen()
+    const removed = await this.#store.pruneJournal(before)
+    if (removed > 0) {
+      this.#log.info({ removed, before: new Date(before).toISOString() }, `removed ${removed} journal entries from before ${new Date(before).toISOString()}`)
+    }
+    return removed
+  }
+
   /**
    * Puts a journaled value back. A lost field is set again on the current definition; a lost or
    * deleted file is written again. The restore is a new local write, so it replicates.

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { ReplicaStore } from '../src/storage/ReplicaStore.js'
 import { MemoryStorageAdapter } from '../src/testing/MemoryStorageAdapter.js'
+import type { JournalEntry } from '../src/journal/JournalEntry.js'
 
 /** A document that records its updates, for feeding a store. */
 function recordingDoc(): { doc: Y.Doc; updates: Uint8Array[] } {
@@ -73,5 +74,36 @@ describe('ReplicaStore compaction', () => {
     expect(logged).toEqual([])
     const loaded = await reload(adapter)
     expect(loaded.getMap<string>('files').toJSON()).toEqual(files.toJSON())
+  })
+})
+
+describe('ReplicaStore journal', () => {
+  const entry = (at: number, n: number): JournalEntry => ({
+    id: `${String(at).padStart(13, '0')}-node-${String(n).padStart(4, '0')}`,
+    at,
+    path: `App-${n}.json`,
+    kind: 'delete',
+    from: 'peer:x'
+  })
+
+  it('keeps its count exact while entries are written and pruned around the first count', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const store = new ReplicaStore(adapter)
+    await store.load()
+    for (let i = 0; i < 10; i++) await store.commit({ journal: [entry(1000 + i, i)] })
+    const running: Array<Promise<unknown>> = []
+    for (let i = 10; i < 30; i++) {
+      running.push(store.commit({ journal: [entry(1000 + i, i)] }))
+      if (i === 12) running.push(store.journalSize())
+      if (i === 20) running.push(store.pruneJournal(1005))
+    }
+    await Promise.all(running)
+    expect((await store.journal()).map((e) => e.at)[0]).toBe(1005)
+    expect(await store.journalSize()).toBe(25)
+    expect(await store.pruneJournal(1010)).toBe(5)
+    expect(await store.journalSize()).toBe(20)
+    await store.commit({ journal: [entry(2000, 99)] })
+    expect(await store.journalSize()).toBe((await store.journal()).length)
+    await store.close()
   })
 })

@@ -70,6 +70,14 @@ export class ReplicaStore {
   #bytesSinceSnapshot = 0
   #snapshotBytes = 0
   #compaction: Promise<void> | undefined
+  #pruning: Promise<number> | undefined
+  /** Journal entries stored; undefined until first counted. */
+  #journalSize: number | undefined
+  /** While counting: entries added (or removed, negative) since the count's snapshot. */
+  #journalDelta: number | undefined
+  #counting: Promise<number> | undefined
+  /** Batches that add or remove journal entries and have not landed yet. */
+  readonly #journalWrites = new Set<Promise<void>>()
 
   constructor(adapter: StorageAdapter) {
     this.#adapter = adapter
@@ -160,7 +168,10 @@ export class ReplicaStore {
     for (const entry of commit.journal ?? []) {
       operations.push({ type: 'put', key: 'jrn!' + entry.id, value: encodeJson(entry) })
     }
-    if (operations.length > 0) await this.#adapter.batch(operations, { sync: (commit.journal?.length ?? 0) > 0 })
+    if (operations.length === 0) return
+    const journaled = commit.journal?.length ?? 0
+    const write = this.#adapter.batch(operations, { sync: journaled > 0 })
+    await (journaled > 0 ? this.#landJournal(write, journaled) : write)
   }
 
   /**
@@ -211,6 +222,71 @@ export class ReplicaStore {
     }
   }
 
+  /**
+   * Removes the journal entries journaled before `before` (ms since the epoch), in bounded batches.
+   * Entry ids start with their time, so this is one range of keys. Returns how many went.
+   */
+  pruneJournal(before: number): Promise<number> {
+    const pruning = (this.#pruning ?? Promise.resolve(0)).catch(() => 0).then(() => this.#prune(before))
+    this.#pruning = pruning
+    return pruning
+  }
+
+  async #prune(before: number): Promise<number> {
+    if (!Number.isSafeInteger(before) || before <= 0) return 0
+    // Every id of a time below `before` sorts at or below `<time - 1>` followed by DEL.
+    const lte = `jrn!${String(before - 1).padStart(13, '0')}\u007f`
+    let removed = 0
+    for (;;) {
+      const operations: StorageOperation[] = []
+      for await (const [key] of this.#adapter.entries('jrn!', { lte, limit: COMPACT_STEP })) operations.push({ type: 'del', key })
+      if (operations.length === 0) return removed
+      await this.#landJournal(this.#adapter.batch(operations), -operations.length)
+      removed += operations.length
+      if (operations.length < COMPACT_STEP) return removed
+    }
+  }
+
+  /**
+   * How many journal entries there are, for status pages and metrics. Counted once (reading the
+   * journal), then kept up to date by every commit and removal.
+   */
+  async journalSize(): Promise<number> {
+    this.#counting ??= this.#countJournal()
+    return this.#journalSize ?? (await this.#counting)
+  }
+
+  async #countJournal(): Promise<number> {
+    // The count reads a snapshot of the store. No journal write may straddle it: wait until none is
+    // in flight, then reset the tally of later ones and take the snapshot in the same tick.
+    while (this.#journalWrites.size > 0) await Promise.allSettled([...this.#journalWrites])
+    this.#journalDelta = 0
+    let counted = 0
+    try {
+      for await (const _entry of this.#adapter.entries('jrn!')) counted++
+    } catch (error) {
+      // Counted again on the next call.
+      this.#counting = undefined
+      this.#journalDelta = undefined
+      throw error
+    }
+    this.#journalSize = counted + this.#journalDelta
+    this.#journalDelta = undefined
+    return this.#journalSize
+  }
+
+  /** Awaits a batch that adds or removes `change` journal entries, and tallies it once it landed. */
+  async #landJournal(write: Promise<void>, change: number): Promise<void> {
+    this.#journalWrites.add(write)
+    try {
+      await write
+      if (this.#journalSize !== undefined) this.#journalSize += change
+      else if (this.#journalDelta !== undefined) this.#journalDelta += change
+    } finally {
+      this.#journalWrites.delete(write)
+    }
+  }
+
   /** Every journal entry, oldest first. */
   async journal(): Promise<JournalEntry[]> {
     const entries: JournalEntry[] = []
@@ -232,6 +308,7 @@ export class ReplicaStore {
   /** Closes the adapter. */
   async close(): Promise<void> {
     await this.whenCompacted()
+    await this.#pruning?.catch(() => undefined)
     await this.#adapter.close()
   }
 }
