@@ -317,6 +317,18 @@ describe('a single replica over a directory', () => {
     expect(await a.replica.pruneJournal(between)).toBe(0)
   })
 
+  it('imports a burst of files in bounded rounds, each sent on as it is committed', async () => {
+    // Without a watcher, the rescan finds all 1,200 files at once.
+    const a = await node({ watch: false })
+    const updates: Uint8Array[] = []
+    a.replica.on('update', (update) => updates.push(update))
+    for (let id = 1; id <= 1200; id++) await writeFile(join(a.dir, `App-${id}.json`), APP.replace('100', String(id)))
+    await a.replica.rescan()
+    expect(a.replica.list()).toHaveLength(1200)
+    // At most 500 paths a round: three rounds, three updates, the first sent long before the last file is read.
+    expect(updates).toHaveLength(3)
+  })
+
   it('serves the embedded API: put, get, list, delete, change events', async () => {
     const n = await node()
     const changes: string[] = []

@@ -122,6 +122,11 @@ const YAML_SETTLE_MS = 40
  * that truncates and then writes (as CAS does) is usually done within a few ms, sometimes not.
  */
 const PARSE_RETRY_MS = [5, 25, 100, 300] as const
+/**
+ * Paths read and decided in one round, at most. A round is committed and sent on as a whole; 10,000
+ * new files in one round reached the peers only after all were read here.
+ */
+const MAX_ROUND_PATHS = 500
 /** Reads in flight during a scan. */
 const IO_CONCURRENCY = 32
 /** Compact the update log after this many updates or bytes. */
@@ -798,8 +803,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       this.#fullScan = false
       await this.#markEverything()
     }
-    const paths = [...this.#dirty]
-    this.#dirty.clear()
+    // A burst of files goes out in rounds of a bounded size, so that peers receive and write the
+    // first files while this node still reads the rest; the remainder waits for the next round.
+    const paths: string[] = []
+    for (const path of this.#dirty) {
+      if (paths.length === MAX_ROUND_PATHS) break
+      paths.push(path)
+    }
+    for (const path of paths) this.#dirty.delete(path)
     const plans = (await mapLimit(paths, IO_CONCURRENCY, (path) => this.#plan(path))).filter(
       (plan): plan is PathPlan => plan !== undefined
     )
