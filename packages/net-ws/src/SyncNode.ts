@@ -177,6 +177,11 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
   #everSynced = false
   /** Links waiting to send their sync step 1, and the one whose answer is awaited. */
   readonly #step1Queue: Link[] = []
+  /**
+   * Sync step 2 payloads on their way through the replica, which hands a peer's update on as the
+   * same bytes: a large one is relayed trimmed (see #onReplicaUpdate).
+   */
+  readonly #step2Payloads = new WeakSet<Uint8Array>()
   #step1Turn: Link | undefined
   #step1Timer: ReturnType<typeof setTimeout> | undefined
   #closed = false
@@ -521,6 +526,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
       case 'update': {
         this.stats.updatesIn++
         const origin: TransactionOrigin = { source: 'peer', peerId: link.id }
+        if (message.kind === 'step2') this.#step2Payloads.add(message.update)
         this.#replica.applyUpdate(message.update, origin).then(
           () => {
             if (message.kind === 'step2') this.#step1Done(link)
@@ -618,16 +624,22 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     // A passive node never publishes its own edits; it only relays the cluster's.
     if (this.#mode === 'passive' && typed?.source !== 'peer') return
     const from = typed?.source === 'peer' ? this.#links.get(typed.peerId) : undefined
-    if (update.byteLength < TRIM_RELAY_BYTES) return this.#broadcast(writeUpdate(update), from)
-    // A large update, typically a peer's whole registry after a sync: each link gets only what its
-    // peer is not known to hold, encoded from the document (and every deletion, which a state vector
-    // does not describe). Decoding the update to trim it would cost as much as applying it again. A
-    // peer that has it all then gets a few bytes instead of megabytes. Structs still waiting for
-    // their dependencies are not in the document, so then the update goes as it is.
+    // Local edits and peers' live updates go on as they are: no other peer can hold them yet, or
+    // only through the same relays. A large sync step 2 (a peer's registry, when this node joins
+    // or comes back) is mostly what the other peers hold already: each link gets only what its
+    // peer is not known to hold, encoded from the document (with every deletion, which a state
+    // vector does not describe). Decoding the update to trim it would cost as much as applying it.
+    // Structs still waiting for their dependencies are not in the document, so then the update
+    // goes as it is.
     const doc = this.#replica.doc
-    const complete = doc.store.pendingStructs === null && doc.store.pendingDs === null
+    const trim =
+      update.byteLength >= TRIM_RELAY_BYTES &&
+      this.#step2Payloads.has(update) &&
+      doc.store.pendingStructs === null &&
+      doc.store.pendingDs === null
+    if (!trim) return this.#broadcast(writeUpdate(update), from)
     for (const link of this.#relayTargets(from)) {
-      if (!complete || link.remoteStateVector === undefined) {
+      if (link.remoteStateVector === undefined) {
         this.#send(link, writeUpdate(update))
         continue
       }
