@@ -1,5 +1,6 @@
 /** File writes as the workload does them, and directory snapshots. */
-import { renameSync, writeFileSync } from 'node:fs'
+import { Worker } from 'node:worker_threads'
+import type { WriteReply, WriteRequest } from './writerThread.js'
 import { readFile, readdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 
@@ -9,16 +10,52 @@ let tempCounter = 0
  * Writes `text` to `dir/path`: `inplace` truncates and writes the file itself, as CAS does (a
  * reader can see it half-written); `atomic` writes a dot-prefixed temp file and renames it.
  *
- * Synchronous, as a JVM or a shell script writes: through the promise API each write would wait
- * for three turns of libuv's thread pool behind the observer's reads, and a burst of 1,000 files
- * would measure the harness instead of the system under test.
+ * The write is made by the writer thread ({@link writerThread}), with synchronous calls as a JVM or
+ * a shell script makes them: through the promise API each write would wait for three turns of
+ * libuv's thread pool behind the observer's reads, and on this thread a burst would stop the fault
+ * proxies and the observer until it ended.
  */
-export async function writeDefinition(dir: string, path: string, text: string, mode: 'inplace' | 'atomic'): Promise<void> {
+export function writeDefinition(dir: string, path: string, text: string, mode: 'inplace' | 'atomic'): Promise<void> {
   const target = join(dir, path)
-  if (mode === 'inplace') return writeFileSync(target, text)
-  const temp = join(dir, `.bench-${process.pid}-${++tempCounter}.tmp`)
-  writeFileSync(temp, text)
-  renameSync(temp, target)
+  const temp = mode === 'atomic' ? join(dir, `.bench-${process.pid}-${++tempCounter}.tmp`) : undefined
+  return writer().write(target, text, temp)
+}
+
+/** The writer thread, started on first use; it does not keep the process alive. */
+let sharedWriter: WriterThread | undefined
+function writer(): WriterThread {
+  sharedWriter ??= new WriterThread()
+  return sharedWriter
+}
+
+class WriterThread {
+  readonly #worker = new Worker(new URL('./writerThread.js', import.meta.url))
+  readonly #waiting = new Map<number, { resolve: () => void; reject: (error: Error) => void }>()
+  #nextId = 0
+
+  constructor() {
+    this.#worker.unref()
+    this.#worker.on('message', (reply: WriteReply) => {
+      const waiter = this.#waiting.get(reply.id)
+      this.#waiting.delete(reply.id)
+      if (reply.error === undefined) waiter?.resolve()
+      else waiter?.reject(new Error(reply.error))
+    })
+    this.#worker.on('error', (error) => {
+      for (const waiter of this.#waiting.values()) waiter.reject(error)
+      this.#waiting.clear()
+      sharedWriter = undefined
+    })
+  }
+
+  write(target: string, text: string, temp: string | undefined): Promise<void> {
+    const id = ++this.#nextId
+    return new Promise((resolve, reject) => {
+      this.#waiting.set(id, { resolve, reject })
+      const request: WriteRequest = temp === undefined ? { id, target, text } : { id, target, text, temp }
+      this.#worker.postMessage(request)
+    })
+  }
 }
 
 /** Removes `dir/path`; a file that is already gone is fine. */
