@@ -164,8 +164,11 @@ describe('regsync cluster (separate processes)', () => {
     for (let round = 0; round < 30; round++) {
       for (const node of c.nodes) {
         if (!node.running) continue
-        const id = 1 + ((round + node.index * 2) % FILES)
-        // Each node edits its own field, so no edit can lose to a concurrent one.
+        // Each node edits files of its own (two each), so no edit can lose to a concurrent one, and
+        // no agent writes a file while this test's writer reads, changes and renames it on the same
+        // node: two writers of one file that check before they rename can still interleave (a
+        // writer that writes back a stale copy reverts what the other wrote; see docs/operations.md).
+        const id = 1 + node.index * 2 + (round % 2)
         const edited = await editFile(join(node.dir, `App-${id}.json`), (text) => text.replace(OWN_FIELD[node.index]!, ownValue(node.index, round)))
         if (edited) written.push(`${id}:${node.index}:${round}`)
       }
