@@ -329,6 +329,36 @@ describe('a single replica over a directory', () => {
     expect(updates).toHaveLength(3)
   })
 
+  it('merges a write made from a stale copy against that copy, so a peer\'s newer field survives', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    // b changes one field; a writes b's change into its file.
+    await writeFile(join(b.dir, 'App-100.json'), APP.replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
+    await waitFor('b to import', () => b.replica.get('App-100.json')!.includes('20'))
+    await syncBoth(a.replica, b.replica)
+    expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toContain('"evaluationOrder" : 20')
+
+    // A writer on a that loaded the file before b's change saves its own edit of another field.
+    const stale = APP.replace('"first"', '"edited from a stale copy"')
+    await writeFile(join(a.dir, 'App-100.json'), stale)
+    await waitFor('a to import', () => a.replica.get('App-100.json')!.includes('stale copy'))
+    await syncBoth(a.replica, b.replica)
+    for (const n of [a, b]) {
+      const text = await readFile(join(n.dir, 'App-100.json'), 'utf8')
+      expect(text).toMatch(/"evaluationOrder"\s*:\s*20/)
+      expect(text).toContain('"edited from a stale copy"')
+    }
+    const journaled = (await a.replica.journal()).find((entry) => entry.kind === 'staleWrite')
+    expect(journaled?.bytes).toBe(stale)
+
+    // Writing back an older version exactly is meant (a file restored from a backup): it wins.
+    await writeFile(join(a.dir, 'App-100.json'), APP)
+    await waitFor('a to import the restored file', () => a.replica.get('App-100.json') === APP)
+    await syncBoth(a.replica, b.replica)
+    expect(await readFile(join(b.dir, 'App-100.json'), 'utf8')).toBe(APP)
+  })
+
   it('serves the embedded API: put, get, list, delete, change events', async () => {
     const n = await node()
     const changes: string[] = []

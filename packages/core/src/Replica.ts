@@ -36,6 +36,8 @@ import { decodeText, encodeText, hashText } from './hash.js'
 import { concurrentLoser } from './journal/conflicts.js'
 import type { JournalEntry, JournalKind } from './journal/JournalEntry.js'
 import { JOURNAL_REASONS } from './journal/journalReasons.js'
+import { BaseHistory } from './reconcile/BaseHistory.js'
+import { STALE_DEPTH, STALE_WINDOW_MS, chooseMergeBase } from './reconcile/staleWrite.js'
 import { mapLimit } from './mapLimit.js'
 import { asOrigin, describeOrigin } from './origin.js'
 import type { TransactionOrigin } from './origin.js'
@@ -196,6 +198,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   readonly #index = new Map<string, IndexRecord>()
   /** The text whose hash is the path's base, when known: the base of a three-way merge. */
   readonly #texts = new Map<string, string>()
+  /** Bases each path had in the last minutes, to tell a write from a stale copy. */
+  readonly #history: BaseHistory
   /**
    * Materialized texts of this round: a round materializes a path to decide it and again to write
    * it. Cleared when a round ends (texts of 10,000 files are not kept twice) and per path when its
@@ -238,6 +242,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#maxFileBytes = options.maxFileBytes ?? 1024 * 1024
     this.#importOnOpen = options.importOnOpen ?? true
     this.#now = options.now ?? Date.now
+    this.#history = new BaseHistory(STALE_WINDOW_MS, STALE_DEPTH, this.#now)
     this.#mode = options.mode ?? 'active'
     if (this.#mode !== 'active' && this.#mode !== 'passive') throw new TypeError("options.mode must be 'active' or 'passive'")
     if (!Number.isInteger(this.#rescanIntervalMs) || this.#rescanIntervalMs < 0) {
@@ -839,7 +844,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
               createEntry(files, path, plan.parsed, plan.text)
               created.add(path)
             } else {
-              applyChange(entry, this.#baseDefinition(path), plan.parsed, plan.text)
+              applyChange(entry, this.#mergeBase(path, plan.parsed, plan.text), plan.parsed, plan.text)
             }
           } else if (decision.kind === 'delete') {
             files.delete(path)
@@ -900,12 +905,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         case 'delete':
           setIndex(path, { deleted: record?.base })
           this.#texts.delete(path)
+          this.#history.forget(path)
           this.#docDirty.delete(path)
           this.#roundChanges.push({ path, kind: 'delete', from: 'disk' })
           break
         case 'forget':
           setIndex(path, { deleted: record?.base })
           this.#texts.delete(path)
+          this.#history.forget(path)
           this.#docDirty.delete(path)
           break
         case 'remove':
@@ -1155,8 +1162,36 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     setIndex: (path: string, record: IndexRecord | undefined) => void
   ): void {
     setIndex(path, stat === undefined ? { base: hash } : { base: hash, stat })
-    this.#texts.set(path, text)
+    this.#setBaseText(path, text)
     this.#docDirty.delete(path)
+  }
+
+  /** Makes `text` the base text of `path`, remembering the one it replaces for a while. */
+  #setBaseText(path: string, text: string): void {
+    const previous = this.#texts.get(path)
+    if (previous !== undefined && previous !== text) this.#history.retire(path, previous)
+    this.#texts.set(path, text)
+  }
+
+  /**
+   * The base a local write of `path` is merged against: the current base text, or an older one the
+   * write is closer to (it was made from a stale copy, see reconcile/staleWrite.ts). A stale write
+   * is journaled, and the fields it alone had older keep the document's values.
+   */
+  #mergeBase(path: string, next: Definition, nextText: string): Definition | undefined {
+    const current = this.#baseDefinition(path)
+    if (current === undefined) return undefined
+    const older: Definition[] = []
+    for (const text of this.#history.older(path)) {
+      try {
+        older.push(parseDefinitionOf(path, text))
+      } catch {
+        // A base that no longer parses (a codec change) is no candidate.
+      }
+    }
+    const chosen = chooseMergeBase(current, older, next)
+    if (chosen.stale) this.#journal('staleWrite', path, { bytes: nextText, from: 'disk' })
+    return chosen.base
   }
 
   async #write(write: Write, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
@@ -1170,7 +1205,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         return
       }
       setFinal(path, { base: hash, stat })
-      this.#texts.set(path, text)
+      this.#setBaseText(path, text)
       this.#docDirty.delete(path)
       this.#roundChanges.push({ path, kind: 'put', from: write.from })
       this.#log.debug({ path, from: write.from }, `wrote ${path}`)
@@ -1193,6 +1228,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       }
       setFinal(path, { deleted: removal.deletedHash })
       this.#texts.delete(path)
+      this.#history.forget(path)
       this.#docDirty.delete(path)
       this.#roundChanges.push({ path, kind: 'delete', from: removal.from })
       this.#log.debug({ path }, `removed ${path}`)

@@ -14,6 +14,11 @@ export type JournalKind =
   | 'adopt'
   /** A passive node reverted a local edit to the cluster's version; `bytes` is the reverted file. */
   | 'reverted'
+  /**
+   * A local write was made from an older copy of the file: the fields that it alone had older were
+   * kept as the cluster has them; `bytes` is the file as it was written.
+   */
+  | 'staleWrite'
 
 /** One value that lost and was kept so that an operator can restore it. */
 export interface JournalEntry {

@@ -8,5 +8,6 @@ export const JOURNAL_REASONS: Record<JournalKind, string> = {
   deleteWins: 'a delete from the cluster won over a local edit',
   stale: 'a stale copy of a deleted file was removed',
   adopt: "a local file lost to the cluster's version",
-  reverted: 'a passive node reverted a local change'
+  reverted: 'a passive node reverted a local change',
+  staleWrite: 'a local write was made from an older copy of the file'
 }
