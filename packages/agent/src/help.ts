@@ -55,8 +55,8 @@ Commands:
   status    Ask a running agent for GET /status and print it (node, files, journal, problems,
             peers, last error); --json prints the raw JSON.
   journal   List a running agent's conflict journal (GET /journal): values that lost a
-            concurrent write, files deleted by a peer, stale copies removed, passive reverts.
-            The options are those of status.
+            concurrent write, files deleted by a peer, stale copies removed, passive reverts,
+            local writes made from an older copy. The options are those of status.
   restore   Put journal entry ID back (POST /journal/ID/restore), as a new local write that
             replicates. The options are those of status.
   demo      Start a three-node cluster on 127.0.0.1 under DIR (default .regsync-demo, emptied
