@@ -1181,13 +1181,16 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #mergeBase(path: string, next: Definition, nextText: string): Definition | undefined {
     const current = this.#baseDefinition(path)
     if (current === undefined) return undefined
-    const older: Definition[] = []
-    for (const text of this.#history.older(path)) {
-      try {
-        older.push(parseDefinitionOf(path, text))
-      } catch {
-        // A base that no longer parses (a codec change) is no candidate.
+    const older = (): Definition[] => {
+      const versions: Definition[] = []
+      for (const text of this.#history.older(path)) {
+        try {
+          versions.push(parseDefinitionOf(path, text))
+        } catch {
+          // A base that no longer parses (a codec change) is no candidate.
+        }
       }
+      return versions
     }
     const chosen = chooseMergeBase(current, older, next)
     if (chosen.stale) this.#journal('staleWrite', path, { bytes: nextText, from: 'disk' })

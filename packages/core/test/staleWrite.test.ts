@@ -18,13 +18,13 @@ describe('choosing the merge base of a local write', () => {
 
   it('takes the older version a write was made from, and the current one otherwise', () => {
     const staleEdit = json('{ "@class": "S", "id": 1, "description": "edited", "policy": { "@class": "P", "enabled": true, "order": 1 } }')
-    expect(chooseMergeBase(v2, [v1], staleEdit)).toEqual({ base: v1, stale: true })
+    expect(chooseMergeBase(v2, () => [v1], staleEdit)).toEqual({ base: v1, stale: true })
     const currentEdit = json('{ "@class": "S", "id": 1, "description": "edited", "policy": { "@class": "P", "enabled": true, "order": 2 } }')
-    expect(chooseMergeBase(v2, [v1], currentEdit)).toEqual({ base: v2, stale: false })
+    expect(chooseMergeBase(v2, () => [v1], currentEdit)).toEqual({ base: v2, stale: false })
     // Exactly an older version: meant, not stale. And a tie keeps the current base.
-    expect(chooseMergeBase(v2, [v1], v1)).toEqual({ base: v2, stale: false })
+    expect(chooseMergeBase(v2, () => [v1], v1)).toEqual({ base: v2, stale: false })
     const tie = json('{ "@class": "S", "id": 1, "description": "one", "policy": { "@class": "P", "enabled": true, "order": 3 } }')
-    expect(chooseMergeBase(v2, [v1], tie)).toEqual({ base: v2, stale: false })
+    expect(chooseMergeBase(v2, () => [v1], tie)).toEqual({ base: v2, stale: false })
   })
 
   it('remembers a few bases per path for a while', () => {

@@ -28,15 +28,19 @@ export interface MergeBase {
 }
 
 /**
- * Chooses the merge base for `next` among `current` and `older` (newest first): the one from which
- * `next` changes the fewest leaves, `current` on a tie, and `current` when `next` equals one of
- * the older versions exactly.
+ * Chooses the merge base for `next` among `current` and the older versions (newest first): the one
+ * from which `next` changes the fewest leaves, `current` on a tie, and `current` when `next` equals
+ * one of the older versions exactly. `older` is only called when an older version could win: a
+ * write that changes one leaf of `current` (most edits) keeps it without parsing the history.
  */
-export function chooseMergeBase(current: Value, older: readonly Value[], next: Value): MergeBase {
-  if (older.length === 0 || older.some((version) => valuesEqual(version, next))) return { base: current, stale: false }
-  let best: MergeBase = { base: current, stale: false }
+export function chooseMergeBase(current: Value, older: () => readonly Value[], next: Value): MergeBase {
   let fewest = changedLeaves(current, next)
-  for (const version of older) {
+  // Only a version with fewer changes could win, and one with none is `next` itself: taken as meant.
+  if (fewest <= 1) return { base: current, stale: false }
+  const versions = older()
+  if (versions.length === 0 || versions.some((version) => valuesEqual(version, next))) return { base: current, stale: false }
+  let best: MergeBase = { base: current, stale: false }
+  for (const version of versions) {
     if (fewest === 0) break
     const changed = changedLeaves(version, next)
     if (changed < fewest) {

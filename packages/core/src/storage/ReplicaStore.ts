@@ -210,17 +210,28 @@ export class ReplicaStore {
     await this.#adapter.reclaim?.()
   }
 
-  async #deleteRange(prefix: string, lte: string): Promise<void> {
+  /**
+   * Deletes the keys under `prefix` up to `lte` in batches of {@link COMPACT_STEP}, each written by
+   * `write` (the adapter's batch by default). Returns how many went.
+   */
+  async #deleteRange(
+    prefix: string,
+    lte: string,
+    write: (operations: StorageOperation[]) => Promise<void> = (operations) => this.#adapter.batch(operations)
+  ): Promise<number> {
+    let deleted = 0
     for (;;) {
       const operations: StorageOperation[] = []
       for await (const [key] of this.#adapter.entries(prefix, { lte, limit: COMPACT_STEP })) {
         operations.push({ type: 'del', key })
       }
-      if (operations.length === 0) return
-      await this.#adapter.batch(operations)
-      if (operations.length < COMPACT_STEP) return
+      if (operations.length === 0) return deleted
+      await write(operations)
+      deleted += operations.length
+      if (operations.length < COMPACT_STEP) return deleted
     }
   }
+
 
   /**
    * Removes the journal entries journaled before `before` (ms since the epoch), in bounded batches.
@@ -236,15 +247,7 @@ export class ReplicaStore {
     if (!Number.isSafeInteger(before) || before <= 0) return 0
     // Every id of a time below `before` sorts at or below `<time - 1>` followed by DEL.
     const lte = `jrn!${String(before - 1).padStart(13, '0')}\u007f`
-    let removed = 0
-    for (;;) {
-      const operations: StorageOperation[] = []
-      for await (const [key] of this.#adapter.entries('jrn!', { lte, limit: COMPACT_STEP })) operations.push({ type: 'del', key })
-      if (operations.length === 0) return removed
-      await this.#landJournal(this.#adapter.batch(operations), -operations.length)
-      removed += operations.length
-      if (operations.length < COMPACT_STEP) return removed
-    }
+    return this.#deleteRange('jrn!', lte, (operations) => this.#landJournal(this.#adapter.batch(operations), -operations.length))
   }
 
   /**
