@@ -1,7 +1,6 @@
 import { watch as watchNative } from 'node:fs'
 import type { FSWatcher as NativeWatcher } from 'node:fs'
 import { relative, resolve, sep } from 'node:path'
-import { watch } from 'chokidar'
 import type { FSWatcher } from 'chokidar'
 import type { Watcher, WatcherHandlers } from '@regsync/core'
 
@@ -42,6 +41,8 @@ export class ChokidarWatcher implements Watcher {
   async start(handlers: WatcherHandlers): Promise<void> {
     if (this.#watcher !== undefined) return
     const root = this.#root
+    // Loaded here: most agents use the native watcher and need not load chokidar at start.
+    const { watch } = await import('chokidar')
     const watcher = watch(root, {
       ignoreInitial: true,
       followSymlinks: false,
