@@ -60,13 +60,6 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
       log.fatal({ err: error }, `cannot start: ${error instanceof Error ? error.message : String(error)}`)
       return 1
     }
-    if (secret === undefined) {
-      const who = config.tls?.ca !== undefined ? `any client with a certificate from ${config.tls.ca}` : `anyone who can reach ${listenText}`
-      log.warn(
-        { listen: listenText },
-        `NO CLUSTER SECRET: ${who} can join the sync endpoint, change every definition, and read /status and /metrics. Give --secret-file.`
-      )
-    }
 
     // A fresh data dir has no tombstones yet: importing its directory before the first sync would
     // turn every stale file into a create that beats the cluster's older delete (DESIGN, trap 1).
@@ -160,6 +153,15 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
       await retention.stop()
       await replica.close().catch((closeError: unknown) => log.error({ err: closeError }, 'closing the replica failed'))
       return 1
+    }
+    if (secret === undefined) {
+      // Warned once the port is bound, so that the line names the port a port-0 listener got.
+      const reach = formatHostPort(bound)
+      const who = config.tls?.ca !== undefined ? `any client with a certificate from ${config.tls.ca}` : `anyone who can reach ${reach}`
+      log.warn(
+        { listen: reach },
+        `NO CLUSTER SECRET: ${who} can join the sync endpoint, change every definition, and read /status and /metrics. Give --secret-file.`
+      )
     }
     // With port 0 the advertised port is only known now.
     if (config.advertise === undefined && server.advertise !== undefined) syncNode.setAddress(server.advertise)

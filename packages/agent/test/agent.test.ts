@@ -153,7 +153,9 @@ describe('regsync agent (separate process)', () => {
 
     const open = track(runRegsync(['agent', '--dir', ws.dir, '--data', ws.data, '--listen', '127.0.0.1:0', '--log-format', 'json']))
     const ready = await open.waitForLog('regsync agent ready')
-    expect(open.lines.some((line) => line.level === 40 && String(line.msg).startsWith('NO CLUSTER SECRET'))).toBe(true)
+    const warning = open.lines.find((line) => line.level === 40 && String(line.msg).startsWith('NO CLUSTER SECRET'))
+    // It names the port the listener got, not the 0 it was given.
+    expect(warning?.msg).toContain(`anyone who can reach ${String(ready.listen)} can join`)
     // Without a secret, /status is open.
     expect((await fetch(`http://${String(ready.listen)}/status`)).status).toBe(200)
     open.child.kill('SIGTERM')
