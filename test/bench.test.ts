@@ -98,4 +98,24 @@ describe('bench (smoke run)', () => {
       await agent.stop()
     }
   })
+
+  it('plots a latency CDF of more samples than a function call takes arguments', async () => {
+    const { cdfSvg } = (await import(new URL('../bench/dist/report/cdfSvg.js', import.meta.url).href)) as {
+      cdfSvg(title: string, series: Array<{ label: string; samplesMs: number[] }>): string
+    }
+    // Churn over three runs of the y-websocket floor: about 120,000 samples, most under a millisecond.
+    const many = Array.from({ length: 150_000 }, (_, i) => 0.2 + (i % 1000) / 100)
+    many[7] = 4200
+    const svg = cdfSvg('churn: latency CDF, 3 nodes', [
+      { label: 'y-websocket', samplesMs: many },
+      { label: 'syncthing', samplesMs: [1010, 1020, 7183] }
+    ])
+    expect(svg).toContain('y-websocket (n=150000)')
+    expect(svg).toContain('syncthing (n=3)')
+    // The axis reaches the slowest sample, and a line has a bounded number of points.
+    expect(svg).toContain('>10 s<')
+    const points = [...svg.matchAll(/points="([^"]*)"/g)].map((match) => match[1]!.split(' ').length)
+    expect(points).toHaveLength(2)
+    expect(Math.max(...points)).toBeLessThanOrEqual(2 * 2000 + 1)
+  })
 })

@@ -163,6 +163,44 @@ async function main(): Promise<number> {
   const startedAt = new Date()
   const sections: string[] = []
   const report: Array<{ name: string; description: string; durationsMs: number[]; runs: ScenarioResult[]; summary: ScenarioSummary }> = []
+  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`
+  /** Writes results.md and results.json for the scenarios done so far: a long run that fails late keeps them. */
+  const writeResults = async (): Promise<{ markdown: string; correct: boolean }> => {
+    const correct = report.every((r) => r.summary.correct)
+    const markdown = [
+      `# regsync benchmark`,
+      '',
+      `\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${startedAt.toISOString()}.`,
+      '',
+      'Times in ms unless a column says otherwise; `(×N)` is the ratio to regsync (above 1: slower or costlier than regsync).',
+      '',
+      ...notes.map((note) => `- ${note}`),
+      ...(notes.length > 0 ? [''] : []),
+      ...sections,
+      correct ? 'Every regsync run ended in the correct state.' : '**At least one regsync run FAILED: see above.**',
+      ''
+    ].join('\n')
+    await writeFile(join(out, 'results.md'), markdown)
+    await writeFile(
+      join(out, 'results.json'),
+      JSON.stringify(
+        {
+          version: 1,
+          command,
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, platform: process.platform },
+          options: { ...options, runs },
+          notes,
+          correct,
+          scenarios: report
+        },
+        null,
+        2
+      ) + '\n'
+    )
+    return { markdown, correct }
+  }
   for (const [index, scenarioName] of names.entries()) {
     const description = (await SCENARIOS[scenarioName]!()).scenario.description
     const results: ScenarioResult[] = []
@@ -180,42 +218,10 @@ async function main(): Promise<number> {
     report.push({ name: scenarioName, description, durationsMs, runs: results, summary })
     const series = summary.rows.filter((r) => r.latenciesMs.length > 0).map((r) => ({ label: `${r.system}${r.variant === undefined ? '' : ` ${r.variant}`}`, samplesMs: r.latenciesMs }))
     if (series.length > 0) await writeFile(join(out, `${scenarioName}-cdf.svg`), cdfSvg(`${scenarioName}: latency CDF, ${options.nodes} nodes`, series))
+    await writeResults()
   }
   progress.done()
-  const correct = report.every((r) => r.summary.correct)
-  const command = `npm run bench -- ${process.argv.slice(2).join(' ')}`
-  const markdown = [
-    `# regsync benchmark`,
-    '',
-    `\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${startedAt.toISOString()}.`,
-    '',
-    'Times in ms unless a column says otherwise; `(×N)` is the ratio to regsync (above 1: slower or costlier than regsync).',
-    '',
-    ...notes.map((note) => `- ${note}`),
-    ...(notes.length > 0 ? [''] : []),
-    ...sections,
-    correct ? 'Every regsync run ended in the correct state.' : '**At least one regsync run FAILED: see above.**',
-    ''
-  ].join('\n')
-  await writeFile(join(out, 'results.md'), markdown)
-  await writeFile(
-    join(out, 'results.json'),
-    JSON.stringify(
-      {
-        version: 1,
-        command,
-        startedAt: startedAt.toISOString(),
-        finishedAt: new Date().toISOString(),
-        machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, platform: process.platform },
-        options: { ...options, runs },
-        notes,
-        correct,
-        scenarios: report
-      },
-      null,
-      2
-    ) + '\n'
-  )
+  const { markdown, correct } = await writeResults()
   process.stdout.write(`\n${markdown}\nresults in ${out}\n`)
   return correct ? 0 : 1
 }
