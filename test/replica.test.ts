@@ -1,4 +1,5 @@
 import { readFile, writeFile, rm, open as openFile, copyFile } from 'node:fs/promises'
+import { closeSync, futimesSync, openSync, statSync, utimesSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
@@ -426,6 +427,38 @@ describe('a single replica over a directory', () => {
     expect(edits).toBe(1)
     expect(n.replica.get('App-100.json')).toBe(edited)
     expect(n.replica.get('App-101.json')).toBe(APP.replace('100', '101'))
+  })
+
+  it('imports a second write that left the file with the same size, inode and mtime', async () => {
+    // Times in whole seconds are set and read back exactly. The replica's clock reads half a
+    // second after the file's mtime, as when both writes happen just before it looks.
+    const second = Math.floor(Date.now() / 1000) - 10
+    const n = await node({}, async (dir) => {
+      await writeFile(join(dir, 'App-100.json'), APP)
+      utimesSync(join(dir, 'App-100.json'), second, second)
+    })
+    await n.replica.close()
+    n.replica = new Replica({
+      storage: new LevelStorageAdapter({ path: n.data }),
+      directory: new NodeDirectoryAdapter({ path: n.dir }),
+      watcher: new NativeWatcher({ path: n.dir }),
+      rescanIntervalMs: 0,
+      now: () => second * 1000 + 500
+    })
+    await n.replica.open()
+    const file = join(n.dir, 'App-100.json')
+    const first = statSync(file)
+    // Written in place at the same size, and the mtime put back: what a second write within one
+    // tick of the file system's clock leaves. Synchronous, so the replica sees only the end state.
+    const edited = APP.replace('"first"', '"other"')
+    expect(edited.length).toBe(APP.length)
+    const fd = openSync(file, 'r+')
+    writeSync(fd, edited, 0)
+    futimesSync(fd, second, second)
+    closeSync(fd)
+    const now = statSync(file)
+    expect([now.size, now.ino, now.mtimeMs]).toEqual([first.size, first.ino, first.mtimeMs])
+    await waitFor('the second write to be imported', () => n.replica.get('App-100.json') === edited)
   })
 
   it('removes at start a file whose delete was committed but not yet carried out when it stopped', async () => {

@@ -50,7 +50,7 @@ import type { StorageAdapter } from './ports/StorageAdapter.js'
 import type { Watcher } from './ports/Watcher.js'
 import { warnOnHazards } from './hazards.js'
 import { decide } from './reconcile/decide.js'
-import { readDisk } from './reconcile/readDisk.js'
+import { readDisk, statVouches } from './reconcile/readDisk.js'
 import type { Decision, DocState } from './reconcile/decide.js'
 import { ReplicaStore } from './storage/ReplicaStore.js'
 import type { IndexRecord } from './storage/ReplicaStore.js'
@@ -1069,16 +1069,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   /** Whether a path with this stat is known to hold its base, with the document still at that base. */
   #unchangedSinceBase(files: Y.Map<Y.Map<unknown>>, path: string, stat: FileStat | undefined): boolean {
     if (this.#docDirty.has(path) || this.#problems.has(path)) return false
-    const record = this.#index.get(path)
-    if (record?.base === undefined || record.pending !== undefined || !sameStat(stat, record.stat)) return false
-    return entryAt(files, path) !== undefined
+    return statVouches(stat, this.#index.get(path), this.#now()) && entryAt(files, path) !== undefined
   }
 
   /** Phase 2 for one path: read what is needed and decide. */
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
-    const read = await readDisk(this.#directory, path, record, this.#maxFileBytes)
+    const read = await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now())
     if (read.kind === 'problem') {
       this.#setProblem(path, read.code, read.message, read.hash)
       return undefined

@@ -1,7 +1,7 @@
 /**
  * Reads what is on disk at a path, as cheaply as the index allows: a file whose stat matches the
- * one recorded with its base is taken to hold the base, without reading it (as git does with its
- * index); anything else is read and hashed.
+ * one recorded with its base, and that has not changed in the last {@link RACY_MS}, is taken to hold
+ * the base without reading it (as git does with its index); anything else is read and hashed.
  */
 import { ErrorCodes } from '../errors.js'
 import type { ErrorCode } from '../errors.js'
@@ -23,12 +23,34 @@ export type DiskRead =
     }
   | { readonly kind: 'problem'; readonly code: ErrorCode; readonly message: string; readonly hash: string | undefined }
 
-/** Reads one path. Never throws: failures come back as problems. */
+/**
+ * How old a file's mtime must be for its stat to vouch for its content. A file written twice in
+ * place, at the same size, within one tick of the file system's clock keeps its stat; git calls such
+ * an index entry racily clean. Kernels stamp times from a coarse clock (milliseconds) and some file
+ * systems in steps of 1-2 s, so a file changed in the last 2 s is read whatever its stat says. Files
+ * the watcher reports are looked at within milliseconds of the write, so this catches the second
+ * write; it costs one read of each file in the 2 s after it changed.
+ */
+export const RACY_MS = 2000
+
+/** Whether `record` vouches, by its stat alone, that a file with `stat` still holds its base. */
+export function statVouches(stat: FileStat | undefined, record: IndexRecord | undefined, now: number): boolean {
+  return (
+    stat !== undefined &&
+    record?.base !== undefined &&
+    record.pending === undefined &&
+    sameStat(stat, record.stat) &&
+    now - stat.mtimeMs >= RACY_MS
+  )
+}
+
+/** Reads one path. Never throws: failures come back as problems. `now` is the time in ms since the epoch. */
 export async function readDisk(
   directory: DirectoryAdapter,
   path: string,
   record: IndexRecord | undefined,
-  maxFileBytes: number
+  maxFileBytes: number,
+  now: number
 ): Promise<DiskRead> {
   let stat: FileStat | undefined
   try {
@@ -37,8 +59,8 @@ export async function readDisk(
     return { kind: 'problem', code: ErrorCodes.DIRECTORY, message: `cannot stat: ${messageOf(error)}`, hash: undefined }
   }
   if (stat === undefined) return { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
-  if (record?.base !== undefined && record.pending === undefined && sameStat(stat, record.stat)) {
-    return { kind: 'ok', disk: { kind: 'present', hash: record.base }, stat, hash: record.base, text: undefined }
+  if (statVouches(stat, record, now)) {
+    return { kind: 'ok', disk: { kind: 'present', hash: record!.base! }, stat, hash: record!.base, text: undefined }
   }
   if (stat.size > maxFileBytes) {
     return { kind: 'problem', code: ErrorCodes.TOO_LARGE, message: `${stat.size} bytes, over the limit of ${maxFileBytes}`, hash: `size:${stat.size}` }
