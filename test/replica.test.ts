@@ -401,6 +401,9 @@ describe('a single replica over a directory', () => {
     const n = await node({}, async (dir) => {
       await writeFile(join(dir, 'App-100.json'), APP)
       await writeFile(join(dir, 'App-101.json'), APP.replace('100', '101'))
+      // A minute old: a stat vouches only for files that have not changed in the last seconds.
+      const minuteAgo = Date.now() / 1000 - 60
+      for (const name of ['App-100.json', 'App-101.json']) utimesSync(join(dir, name), minuteAgo, minuteAgo)
     })
     await n.replica.close()
     // A start lists the directory with a stat per file and plans only the files those stats do

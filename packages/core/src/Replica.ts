@@ -215,10 +215,6 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   // The queue.
   readonly #dirty = new Set<string>()
   #fullScan = false
-  /** The listing taken while opening, for the first full scan (never rejects: a failure is returned). */
-  #listing: Promise<FileInfo[] | Error> | undefined
-  /** Watcher reports that came while the document was still loading. */
-  readonly #eventsWhileOpening: Array<() => void> = []
   #remote: QueuedUpdate[] = []
   #operations: QueuedOperation[] = []
   #draining: Promise<void> | undefined
@@ -307,25 +303,23 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     if (this.#status !== 'new') throw new RegsyncError(ErrorCodes.NOT_OPEN, `cannot open a replica that is ${this.#status}`)
     this.#status = 'opening'
     try {
-      // The watcher starts before the directory is listed (in #load), so that a file changed after
-      // its stat was taken is reported.
-      if (this.#watcher !== undefined) {
-        await this.#watcher.start({
-          onPath: (path) => this.#whenOpen(() => this.#onWatcherPath(path)),
-          onTree: (folder) => this.#whenOpen(() => this.#onWatcherTree(folder)),
-          onError: (error) => this.#reportError('watcher failed', error)
-        })
-      }
       await this.#load()
       this.#fillTextCache()
       this.#doc.on('update', this.#onUpdate)
       filesOf(this.#doc).observeDeep(this.#onFilesChanged)
       this.#status = 'open'
-      for (const event of this.#eventsWhileOpening.splice(0)) event()
+      // The watcher starts before the rescan lists the directory, so that a file changed after its
+      // stat was taken is reported.
+      if (this.#watcher !== undefined) {
+        await this.#watcher.start({
+          onPath: (path) => this.#onWatcherPath(path),
+          onTree: (folder) => this.#onWatcherTree(folder),
+          onError: (error) => this.#reportError('watcher failed', error)
+        })
+      }
       if (this.#importAllowed) {
         await this.rescan()
       } else {
-        this.#listing = undefined
         this.#log.info({ dir: this.#directory.location }, 'fresh data directory: the directory is imported after the first sync with a peer')
         // Files the document changed while the node was down are still written.
         for (const path of this.#docDirty) this.#dirty.add(path)
@@ -349,22 +343,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
-  /** Runs a watcher report now, or once the replica is open if it is still opening. */
-  #whenOpen(event: () => void): void {
-    if (this.#status === 'opening') this.#eventsWhileOpening.push(event)
-    else event()
-  }
-
   /**
    * Reads the stored state into the document and the index. A method of its own so that nothing
    * the watcher's callbacks close over keeps the stored bytes (tens of MB) alive after the start.
    */
   async #load(): Promise<void> {
     const loaded = await this.#store.load()
-    // The directory is listed and stat'ed in the thread pool while the state is applied (a second
-    // of work for 10,000 definitions); the first rescan plans only the paths those stats do not
-    // vouch for. Started only now, so as not to delay the store's own reads in that pool.
-    if (this.#importOnOpen !== false) this.#listing = this.#listDirectory()
     Y.transact(
       this.#doc,
       () => {
@@ -1032,24 +1016,17 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
   }
 
-  /** The directory with a stat per file; a failure is returned, not thrown. */
-  #listDirectory(): Promise<FileInfo[] | Error> {
-    return this.#directory.list({ stats: true }).then(
-      (files) => files,
-      (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
-    )
-  }
-
   /**
    * Marks every path for a look: the files on disk, the index and the document. A file whose stat
    * still matches its base, with a document entry that has not moved since, is left out: planning
    * it would only confirm that. If it changes after its stat was taken, the watcher reports it.
    */
   async #markEverything(): Promise<void> {
-    const listing = await (this.#listing ?? this.#listDirectory())
-    this.#listing = undefined
-    if (listing instanceof Error) {
-      this.#reportError(`cannot read the services directory ${this.#directory.location}`, listing)
+    let listing: FileInfo[]
+    try {
+      listing = await this.#directory.list({ stats: true })
+    } catch (error) {
+      this.#reportError(`cannot read the services directory ${this.#directory.location}`, error)
       // Without a listing, a missing file cannot be told from an unreadable one: change nothing.
       return
     }

@@ -4,7 +4,6 @@ import {
   fchmodSync,
   fdatasync as fdatasyncCallback,
   fstatSync,
-  lstat,
   lstatSync,
   mkdirSync,
   openSync,
@@ -22,6 +21,8 @@ import { ErrorCodes, RegsyncError, formatOf, pathProblem } from '@regsync/core'
 import type { DirectoryAdapter, FileInfo, FileStat, ListOptions } from '@regsync/core'
 
 const fdatasync = promisify(fdatasyncCallback)
+/** Files stat'ed between two yields to the event loop while listing with stats. */
+const STAT_BATCH = 2000
 /** Temp names: random per process, then a counter (a random name per file cost 11 µs of entropy). */
 const TEMP_PREFIX = randomBytes(4).toString('hex')
 let tempCounter = 0
@@ -56,43 +57,34 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
 
   async list(options?: ListOptions): Promise<FileInfo[]> {
     const files: FileInfo[] = []
-    await this.#walk('', files)
+    this.#walk('', files)
     return options?.stats === true ? await this.#withStats(files) : files
   }
 
   /**
-   * Stats the listed files in the thread pool, all at once: while the engine's thread is busy (a
-   * start loading the document), they cost it only their callbacks (10,000 files: 15 ms, against
-   * 40 ms for synchronous calls). Files that went or stopped being regular files are left out.
+   * Stats the listed files, synchronously (10,000 files: 40 ms; in the thread pool, issuing the
+   * requests alone cost the caller's thread 70 ms, and the callbacks 30 more), yielding to the
+   * event loop between batches. Files that went, or stopped being regular files, are left out.
    */
-  #withStats(files: FileInfo[]): Promise<FileInfo[]> {
-    return new Promise((resolve, reject) => {
-      const stats: Array<FileStat | undefined> = new Array(files.length)
-      let left = files.length
-      let failed = false
-      if (left === 0) resolve([])
-      files.forEach((file, index) => {
-        lstat(join(this.location, file.path), (error, found) => {
-          if (failed) return
-          if (error !== null && !isCode(error, 'ENOENT') && !isCode(error, 'ENOTDIR')) {
-            failed = true
-            reject(new RegsyncError(ErrorCodes.DIRECTORY, `cannot stat ${file.path}: ${error.message}`, { cause: error }))
-            return
-          }
-          if (error === null && found.isFile()) stats[index] = toFileStat(found)
-          if (--left > 0) return
-          const listed: FileInfo[] = []
-          files.forEach((each, i) => {
-            const stat = stats[i]
-            if (stat !== undefined) listed.push({ path: each.path, stat })
-          })
-          resolve(listed)
-        })
-      })
-    })
+  async #withStats(files: FileInfo[]): Promise<FileInfo[]> {
+    const listed: FileInfo[] = []
+    for (let start = 0; start < files.length; start += STAT_BATCH) {
+      if (start > 0) await new Promise((resolve) => setImmediate(resolve))
+      for (const file of files.slice(start, start + STAT_BATCH)) {
+        let found: Stats
+        try {
+          found = lstatSync(join(this.location, file.path))
+        } catch (error) {
+          if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) continue
+          throw new RegsyncError(ErrorCodes.DIRECTORY, `cannot stat ${file.path}: ${(error as Error).message}`, { cause: error })
+        }
+        if (found.isFile()) listed.push({ path: file.path, stat: toFileStat(found) })
+      }
+    }
+    return listed
   }
 
-  async #walk(relative: string, out: FileInfo[]): Promise<void> {
+  #walk(relative: string, out: FileInfo[]): void {
     const folder = relative === '' ? this.location : join(this.location, relative)
     let entries: Dirent[]
     try {
@@ -105,7 +97,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       if (entry.name.startsWith('.')) continue
       const path = relative === '' ? entry.name : `${relative}/${entry.name}`
       if (entry.isDirectory()) {
-        await this.#walk(path, out)
+        this.#walk(path, out)
       } else if (entry.isFile() && formatOf(entry.name) !== undefined && pathProblem(path) === undefined) {
         out.push({ path })
       }

@@ -7,8 +7,7 @@ export interface DirectoryAdapter {
   readonly location: string
   /**
    * Every candidate file below the root (recursively). Dot-files are left out. With `stats`, each
-   * file comes with its stat as the listing found it (files that went in the meantime are left
-   * out), taken off the engine's thread where the adapter can.
+   * file comes with its stat as the listing found it (files that went in the meantime are left out).
    */
   list(options?: ListOptions): Promise<FileInfo[]>
   /** The stat of one file, or `undefined` when it does not exist (or is not a regular file). */
