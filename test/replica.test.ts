@@ -441,6 +441,8 @@ describe('a single replica over a directory', () => {
       utimesSync(join(dir, 'App-100.json'), second, second)
     })
     await n.replica.close()
+    // A fresh data dir, imported under the clock below: its stat is recorded half a second after the mtime.
+    await rm(n.data, { recursive: true })
     n.replica = new Replica({
       storage: new LevelStorageAdapter({ path: n.data }),
       directory: new NodeDirectoryAdapter({ path: n.dir }),
@@ -462,6 +464,59 @@ describe('a single replica over a directory', () => {
     const now = statSync(file)
     expect([now.size, now.ino, now.mtimeMs]).toEqual([first.size, first.ino, first.mtimeMs])
     await waitFor('the second write to be imported', () => n.replica.get('App-100.json') === edited)
+  })
+
+  it('reads a file whose stat was recorded too soon after its mtime, even with no report of a second write', async () => {
+    const second = Math.floor(Date.now() / 1000) - 60
+    let clock = second * 1000 + 500
+    const n = await node({}, async (dir) => {
+      await writeFile(join(dir, 'App-100.json'), APP)
+      utimesSync(join(dir, 'App-100.json'), second, second)
+    })
+    await n.replica.close()
+    // A fresh data dir, imported under the clock below: its stat is recorded half a second after the mtime.
+    await rm(n.data, { recursive: true })
+    // No watcher: only rescans look, as after a lost inotify event. The first records the stat
+    // half a second after the mtime.
+    n.replica = new Replica({
+      storage: new LevelStorageAdapter({ path: n.data }),
+      directory: new NodeDirectoryAdapter({ path: n.dir }),
+      rescanIntervalMs: 0,
+      now: () => clock
+    })
+    await n.replica.open()
+    const file = join(n.dir, 'App-100.json')
+    const edited = APP.replace('"first"', '"other"')
+    const fd = openSync(file, 'r+')
+    writeSync(fd, edited, 0)
+    futimesSync(fd, second, second)
+    closeSync(fd)
+    // A minute later, the stat matches and the mtime is old, but the stat was taken too soon.
+    clock = second * 1000 + 60_000
+    await n.replica.rescan()
+    expect(n.replica.get('App-100.json')).toBe(edited)
+  })
+
+  it('looks again at a file just imported once its stat can vouch, so that later scans need not read it', async () => {
+    const n = await node({ watch: false }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    await n.replica.close()
+    await rm(n.data, { recursive: true })
+    let reads = 0
+    class CountingDirectory extends NodeDirectoryAdapter {
+      override async read(path: string): ReturnType<NodeDirectoryAdapter['read']> {
+        reads++
+        return super.read(path)
+      }
+    }
+    // Imported within a second of its mtime: the stat recorded then cannot vouch for it.
+    n.replica = new Replica({ storage: new LevelStorageAdapter({ path: n.data }), directory: new CountingDirectory({ path: n.dir }), rescanIntervalMs: 0 })
+    await n.replica.open()
+    expect(n.replica.list()).toEqual(['App-100.json'])
+    await sleep(3000)
+    await n.replica.settled()
+    reads = 0
+    await n.replica.rescan()
+    expect(reads).toBe(0)
   })
 
   it('removes at start a file whose delete was committed but not yet carried out when it stopped', async () => {

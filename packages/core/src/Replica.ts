@@ -50,7 +50,7 @@ import type { StorageAdapter } from './ports/StorageAdapter.js'
 import type { Watcher } from './ports/Watcher.js'
 import { warnOnHazards } from './hazards.js'
 import { decide } from './reconcile/decide.js'
-import { readDisk, statVouches } from './reconcile/readDisk.js'
+import { RACY_MS, racilyRecorded, readDisk, statVouches } from './reconcile/readDisk.js'
 import type { Decision, DocState } from './reconcile/decide.js'
 import { ReplicaStore } from './storage/ReplicaStore.js'
 import type { IndexRecord } from './storage/ReplicaStore.js'
@@ -221,6 +221,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #idleWaiters: Array<() => void> = []
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
   #rescanTimer: ReturnType<typeof setInterval> | undefined
+  /** Paths whose stat was recorded too soon after their mtime to vouch, looked at again once it can. */
+  readonly #racy = new Set<string>()
+  #racyTimer: ReturnType<typeof setTimeout> | undefined
 
   // Collected during a round.
   #roundUpdates: Array<{ update: Uint8Array; origin: TransactionOrigin | undefined }> = []
@@ -551,6 +554,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
 
   async #shutdown(): Promise<void> {
     if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer)
+    if (this.#racyTimer !== undefined) clearTimeout(this.#racyTimer)
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
     this.#resolveIfIdle()
@@ -862,8 +866,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       const record = this.#index.get(path)
       switch (decision.kind) {
         case 'none':
-          if (plan.stat !== undefined && record?.base !== undefined && (!sameStat(plan.stat, record.stat) || record.pending !== undefined)) {
-            setIndex(path, { base: record.base, stat: plan.stat })
+          if (
+            plan.stat !== undefined &&
+            record?.base !== undefined &&
+            (!sameStat(plan.stat, record.stat) ||
+              record.pending !== undefined ||
+              // The file was read and holds its base: a stat recorded too soon is taken again, once it can vouch.
+              (racilyRecorded(record) && this.#now() - plan.stat.mtimeMs >= RACY_MS))
+          ) {
+            setIndex(path, { base: record.base, stat: plan.stat, seenAt: this.#now() })
           }
           this.#docDirty.delete(path)
           break
@@ -951,6 +962,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, setFinal))
     await mapLimit(removals, IO_CONCURRENCY, (removal) => this.#remove(removal, setFinal))
     if (finalIndex.size > 0) await this.#store.commit({ index: finalIndex })
+    this.#lookAgainWhenVouching(paths)
+    this.#lookAgainWhenVouching(finalIndex.keys())
 
     for (const change of this.#roundChanges) this.emit('change', [change])
     this.#roundChanges = []
@@ -1041,6 +1054,24 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     for (const [path, entry] of files.entries()) {
       if (entry instanceof Y.Map && !unchanged.has(path) && pathProblem(path) === undefined) this.#dirty.add(path)
     }
+  }
+
+  /**
+   * Paths whose stat was recorded within 2 s of their mtime (every file this node has just written
+   * or imported) are looked at again once that stat could vouch, so that it is recorded again and a
+   * restart or rescan need not read them. One timer for all of them; not counted as pending work.
+   */
+  #lookAgainWhenVouching(paths: Iterable<string>): void {
+    for (const path of paths) if (racilyRecorded(this.#index.get(path))) this.#racy.add(path)
+    if (this.#racy.size === 0 || this.#racyTimer !== undefined || this.#status !== 'open') return
+    this.#racyTimer = setTimeout(() => {
+      this.#racyTimer = undefined
+      if (this.#status !== 'open') return
+      for (const path of this.#racy) this.#dirty.add(path)
+      this.#racy.clear()
+      this.#schedule()
+    }, RACY_MS + 500)
+    this.#racyTimer.unref?.()
   }
 
   /** Whether a path with this stat is known to hold its base, with the document still at that base. */
@@ -1182,7 +1213,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     stat: FileStat | undefined,
     setIndex: (path: string, record: IndexRecord | undefined) => void
   ): void {
-    setIndex(path, stat === undefined ? { base: hash } : { base: hash, stat })
+    setIndex(path, stat === undefined ? { base: hash } : { base: hash, stat, seenAt: this.#now() })
     this.#setBaseText(path, text)
     this.#docDirty.delete(path)
   }
@@ -1228,7 +1259,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         this.#dirty.add(path)
         return
       }
-      setFinal(path, { base: hash, stat })
+      setFinal(path, { base: hash, stat, seenAt: this.#now() })
       this.#setBaseText(path, text)
       this.#docDirty.delete(path)
       this.#roundChanges.push({ path, kind: 'put', from: write.from })
@@ -1305,7 +1336,7 @@ function hashOrUndefined(text: string | undefined): string | undefined {
 
 function baseOnly(record: IndexRecord | undefined): IndexRecord {
   if (record?.base === undefined) return {}
-  return record.stat === undefined ? { base: record.base } : { base: record.base, stat: record.stat }
+  return record.stat === undefined ? { base: record.base } : { base: record.base, stat: record.stat, seenAt: record.seenAt }
 }
 
 function describeDocSource(path: string, dirty: Set<string>): string {

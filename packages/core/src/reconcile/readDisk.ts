@@ -33,15 +33,25 @@ export type DiskRead =
  */
 export const RACY_MS = 2000
 
-/** Whether `record` vouches, by its stat alone, that a file with `stat` still holds its base. */
+/**
+ * Whether `record` vouches, by its stat alone, that a file with `stat` still holds its base: the
+ * stats match, and the recorded one was taken at least {@link RACY_MS} after the file's mtime. A
+ * stat taken sooner may hide a second write in the same tick, even if no watcher report of that
+ * write ever comes; such a file is read until a look records its stat again.
+ */
 export function statVouches(stat: FileStat | undefined, record: IndexRecord | undefined, now: number): boolean {
   return (
     stat !== undefined &&
     record?.base !== undefined &&
     record.pending === undefined &&
     sameStat(stat, record.stat) &&
-    now - stat.mtimeMs >= RACY_MS
+    (record.seenAt ?? now) - stat.mtimeMs >= RACY_MS
   )
+}
+
+/** Whether a record's stat was taken too soon after the file's mtime to vouch for it. */
+export function racilyRecorded(record: IndexRecord | undefined): boolean {
+  return record?.stat !== undefined && record.seenAt !== undefined && record.seenAt - record.stat.mtimeMs < RACY_MS
 }
 
 /** Reads one path. Never throws: failures come back as problems. `now` is the time in ms since the epoch. */

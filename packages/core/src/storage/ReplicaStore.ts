@@ -21,6 +21,11 @@ export interface IndexRecord {
   readonly base?: string
   /** Stat of the file when `base` was recorded, to skip reading unchanged files. */
   readonly stat?: { readonly size: number; readonly mtimeMs: number; readonly ino: number }
+  /**
+   * When `stat` was taken (ms since the epoch). A stat taken within 2 s of the file's mtime does not
+   * vouch for the file (see reconcile/readDisk.ts); records from before this field vouch by age.
+   */
+  readonly seenAt?: number
   /** Hash of the bytes about to be written; set before the write, cleared after it. */
   readonly pending?: string
   /** Hash of the last bytes of a deleted path. */
