@@ -519,6 +519,37 @@ describe('a single replica over a directory', () => {
     expect(reads).toBe(0)
   })
 
+  it('takes the bytes of a write cut short after its rename as the base, so that they never come back', async () => {
+    const a = await node({ watch: false }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node({ watch: false })
+    await syncBoth(a.replica, b.replica)
+    await a.replica.close()
+    // A's next write renames the new bytes into place, then fails, as a crash before the new base
+    // is recorded would: the index still holds the old base, with the new one pending.
+    let cut = true
+    class CutAfterRename extends NodeDirectoryAdapter {
+      override async write(...args: Parameters<NodeDirectoryAdapter['write']>): ReturnType<NodeDirectoryAdapter['write']> {
+        const stat = await super.write(...args)
+        if (cut) throw new Error('simulated: stopped after the rename')
+        return stat
+      }
+    }
+    a.replica = new Replica({ storage: new LevelStorageAdapter({ path: a.data }), directory: new CutAfterRename({ path: a.dir }), rescanIntervalMs: 0 })
+    await a.replica.open()
+    await b.replica.put('App-100.json', APP.replace('"first"', '"second"'))
+    await syncOneWay(b.replica, a.replica, 'b')
+    await a.replica.settled()
+    cut = false
+    expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toContain('"second"')
+    await a.reopen()
+    // A later change from the peer must land on disk, not meet the second version as a local edit.
+    await b.replica.put('App-100.json', APP.replace('"first"', '"third"'))
+    await syncOneWay(b.replica, a.replica, 'b')
+    await a.replica.settled()
+    expect(a.replica.get('App-100.json')).toContain('"third"')
+    expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toContain('"third"')
+  })
+
   it('removes at start a file whose delete was committed but not yet carried out when it stopped', async () => {
     const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
     const b = await node()

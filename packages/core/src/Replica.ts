@@ -865,19 +865,25 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       const { path, decision } = plan
       const record = this.#index.get(path)
       switch (decision.kind) {
-        case 'none':
+        case 'none': {
+          // A write cut short after its rename (a crash before the new base was recorded) left the
+          // pending bytes on disk: they are the base now, and the old one must not come back.
+          const landed = record?.pending !== undefined && plan.diskHash === record.pending
+          const base = landed ? record.pending : record?.base
           if (
             plan.stat !== undefined &&
-            record?.base !== undefined &&
-            (!sameStat(plan.stat, record.stat) ||
-              record.pending !== undefined ||
+            base !== undefined &&
+            (!sameStat(plan.stat, record?.stat) ||
+              record?.pending !== undefined ||
               // The file was read and holds its base: a stat recorded too soon is taken again, once it can vouch.
               (racilyRecorded(record) && this.#now() - plan.stat.mtimeMs >= RACY_MS))
           ) {
-            setIndex(path, { base: record.base, stat: plan.stat, seenAt: this.#now() })
+            setIndex(path, { base, stat: plan.stat, seenAt: this.#now() })
           }
+          if (landed && plan.text !== undefined) this.#setBaseText(path, plan.text)
           this.#docDirty.delete(path)
           break
+        }
         case 'write':
         case 'adopt': {
           const text = this.#materialize(path)
