@@ -432,29 +432,35 @@ describe('a single replica over a directory', () => {
     expect(n.replica.get('App-101.json')).toBe(APP.replace('100', '101'))
   })
 
-  it('imports a second write that left the file with the same size, inode and mtime', async () => {
-    // Times in whole seconds are set and read back exactly. The replica's clock reads half a
-    // second after the file's mtime, as when both writes happen just before it looks.
-    const second = Math.floor(Date.now() / 1000) - 10
+  /**
+   * A node whose App-100.json has a whole-second mtime (set and read back exactly), imported into a
+   * fresh data dir by a replica with the given clock and watcher.
+   */
+  async function nodeWithMtime(second: number, now: () => number, watcher: boolean): Promise<TestNode> {
     const n = await node({}, async (dir) => {
       await writeFile(join(dir, 'App-100.json'), APP)
       utimesSync(join(dir, 'App-100.json'), second, second)
     })
     await n.replica.close()
-    // A fresh data dir, imported under the clock below: its stat is recorded half a second after the mtime.
     await rm(n.data, { recursive: true })
     n.replica = new Replica({
       storage: new LevelStorageAdapter({ path: n.data }),
       directory: new NodeDirectoryAdapter({ path: n.dir }),
-      watcher: new NativeWatcher({ path: n.dir }),
+      ...(watcher ? { watcher: new NativeWatcher({ path: n.dir }) } : {}),
       rescanIntervalMs: 0,
-      now: () => second * 1000 + 500
+      now
     })
     await n.replica.open()
+    return n
+  }
+
+  /**
+   * Writes App-100.json in place at the same size and puts its mtime back: what a second write within
+   * one tick of the file system's clock leaves. Synchronous, so a replica sees only the end state.
+   */
+  function secondWriteInTheSameTick(n: TestNode, second: number): string {
     const file = join(n.dir, 'App-100.json')
     const first = statSync(file)
-    // Written in place at the same size, and the mtime put back: what a second write within one
-    // tick of the file system's clock leaves. Synchronous, so the replica sees only the end state.
     const edited = APP.replace('"first"', '"other"')
     expect(edited.length).toBe(APP.length)
     const fd = openSync(file, 'r+')
@@ -463,34 +469,24 @@ describe('a single replica over a directory', () => {
     closeSync(fd)
     const now = statSync(file)
     expect([now.size, now.ino, now.mtimeMs]).toEqual([first.size, first.ino, first.mtimeMs])
+    return edited
+  }
+
+  it('imports a second write that left the file with the same size, inode and mtime', async () => {
+    // The replica's clock reads half a second after the file's mtime, as when both writes happen
+    // just before it looks: the stat it records then cannot vouch.
+    const second = Math.floor(Date.now() / 1000) - 10
+    const n = await nodeWithMtime(second, () => second * 1000 + 500, true)
+    const edited = secondWriteInTheSameTick(n, second)
     await waitFor('the second write to be imported', () => n.replica.get('App-100.json') === edited)
   })
 
   it('reads a file whose stat was recorded too soon after its mtime, even with no report of a second write', async () => {
+    // No watcher: only rescans look, as after a lost inotify event.
     const second = Math.floor(Date.now() / 1000) - 60
     let clock = second * 1000 + 500
-    const n = await node({}, async (dir) => {
-      await writeFile(join(dir, 'App-100.json'), APP)
-      utimesSync(join(dir, 'App-100.json'), second, second)
-    })
-    await n.replica.close()
-    // A fresh data dir, imported under the clock below: its stat is recorded half a second after the mtime.
-    await rm(n.data, { recursive: true })
-    // No watcher: only rescans look, as after a lost inotify event. The first records the stat
-    // half a second after the mtime.
-    n.replica = new Replica({
-      storage: new LevelStorageAdapter({ path: n.data }),
-      directory: new NodeDirectoryAdapter({ path: n.dir }),
-      rescanIntervalMs: 0,
-      now: () => clock
-    })
-    await n.replica.open()
-    const file = join(n.dir, 'App-100.json')
-    const edited = APP.replace('"first"', '"other"')
-    const fd = openSync(file, 'r+')
-    writeSync(fd, edited, 0)
-    futimesSync(fd, second, second)
-    closeSync(fd)
+    const n = await nodeWithMtime(second, () => clock, false)
+    const edited = secondWriteInTheSameTick(n, second)
     // A minute later, the stat matches and the mtime is old, but the stat was taken too soon.
     clock = second * 1000 + 60_000
     await n.replica.rescan()
