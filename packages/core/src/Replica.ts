@@ -156,6 +156,8 @@ interface PathPlan {
   readonly diskHash: string | undefined
   readonly text: string | undefined
   readonly parsed: Definition | undefined
+  /** The pending bytes of a write cut short after its rename are on disk: they are the base. */
+  readonly pendingLanded: boolean
   /** A passive node turned a local change into a revert. */
   readonly reverted?: boolean
 }
@@ -868,8 +870,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         case 'none': {
           // A write cut short after its rename (a crash before the new base was recorded) left the
           // pending bytes on disk: they are the base now, and the old one must not come back.
-          const landed = record?.pending !== undefined && plan.diskHash === record.pending
-          const base = landed ? record.pending : record?.base
+          const base = plan.pendingLanded ? record?.pending : record?.base
           if (
             plan.stat !== undefined &&
             base !== undefined &&
@@ -880,7 +881,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           ) {
             setIndex(path, { base, stat: plan.stat, seenAt: this.#now() })
           }
-          if (landed && plan.text !== undefined) this.#setBaseText(path, plan.text)
+          if (plan.pendingLanded && plan.text !== undefined) this.#setBaseText(path, plan.text)
           this.#docDirty.delete(path)
           break
         }
@@ -968,8 +969,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, setFinal))
     await mapLimit(removals, IO_CONCURRENCY, (removal) => this.#remove(removal, setFinal))
     if (finalIndex.size > 0) await this.#store.commit({ index: finalIndex })
+    // Every path written or removed this round was planned in it: `paths` covers them.
     this.#lookAgainWhenVouching(paths)
-    this.#lookAgainWhenVouching(finalIndex.keys())
 
     for (const change of this.#roundChanges) this.emit('change', [change])
     this.#roundChanges = []
@@ -1106,8 +1107,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     } else {
       doc = isTombstone(files, path) ? { kind: 'tombstone' } : { kind: 'unknown' }
     }
-    const effective: IndexRecord | undefined =
-      record?.pending !== undefined && diskHash === record.pending ? { ...record, base: record.pending } : record
+    const pendingLanded = record?.pending !== undefined && diskHash === record.pending
+    const effective: IndexRecord | undefined = pendingLanded ? { ...record, base: record.pending } : record
     let decision = decide(disk, effective, doc)
     if (decision.kind === 'import' && decision.create && doc.kind !== 'live' && !this.#importAllowed) {
       // A fresh node has no tombstones before its first sync: importing now could resurrect.
@@ -1154,7 +1155,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       }
       if (reverted) this.#log.warn({ path }, `passive node: reverted a local change of ${path} to the cluster's version`)
     }
-    return { path, decision, stat, diskHash, text, parsed, reverted }
+    return { path, decision, stat, diskHash, text, parsed, pendingLanded, reverted }
   }
 
   #parseFailed(path: string, error: unknown, hash: string | undefined): void {

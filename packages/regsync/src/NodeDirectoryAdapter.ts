@@ -71,14 +71,14 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     for (let start = 0; start < files.length; start += STAT_BATCH) {
       if (start > 0) await new Promise((resolve) => setImmediate(resolve))
       for (const file of files.slice(start, start + STAT_BATCH)) {
-        let found: Stats
+        // The walk went through no links, so the path needs no check of its folders.
+        let stat: FileStat | undefined
         try {
-          found = lstatSync(join(this.location, file.path))
+          stat = regularFileStat(join(this.location, file.path))
         } catch (error) {
-          if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) continue
           throw new RegsyncError(ErrorCodes.DIRECTORY, `cannot stat ${file.path}: ${(error as Error).message}`, { cause: error })
         }
-        if (found.isFile()) listed.push({ path: file.path, stat: toFileStat(found) })
+        if (stat !== undefined) listed.push({ path: file.path, stat })
       }
     }
     return listed
@@ -106,14 +106,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
 
   async stat(path: string): Promise<FileStat | undefined> {
     const full = this.#resolve(path)
-    if (full === undefined) return undefined
-    try {
-      const stats = lstatSync(full)
-      return stats.isFile() ? toFileStat(stats) : undefined
-    } catch (error) {
-      if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined
-      throw error
-    }
+    return full === undefined ? undefined : regularFileStat(full)
   }
 
   async read(path: string): Promise<{ bytes: Uint8Array; stat: FileStat } | undefined> {
@@ -272,6 +265,17 @@ function unlinkQuietly(path: string): void {
     unlinkSync(path)
   } catch {
     // Already gone.
+  }
+}
+
+/** The stat of a regular file at `full`, not following a link; `undefined` if there is none. */
+function regularFileStat(full: string): FileStat | undefined {
+  try {
+    const stats = lstatSync(full)
+    return stats.isFile() ? toFileStat(stats) : undefined
+  } catch (error) {
+    if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined
+    throw error
   }
 }
 
