@@ -38,15 +38,15 @@ describe('regsync agent (separate process)', () => {
     const help = runRegsync(['--help'])
     expect(await help.exited).toBe(0)
     for (const flag of ['--dir', '--data', '--rescan-interval', '--max-file-size', '--poll', '--log-level', '--log-format']) {
-      expect(help.stdout).toContain(flag)
+      expect(help.output.stdout).toContain(flag)
     }
     const bad = runRegsync(['agent', '--dir', '/tmp', '--data', '/tmp/x', '--frobnicate'])
     expect(await bad.exited).toBe(2)
-    expect(bad.stderr.trim().split('\n')).toHaveLength(1)
-    expect(bad.stderr).toContain('unknown option --frobnicate')
+    expect(bad.output.stderr.trim().split('\n')).toHaveLength(1)
+    expect(bad.output.stderr).toContain('unknown option --frobnicate')
     const missing = runRegsync(['agent', '--dir', '/tmp'])
     expect(await missing.exited).toBe(2)
-    expect(missing.stderr).toContain('missing --data')
+    expect(missing.output.stderr).toContain('missing --data')
   })
 
   it('imports the directory, follows edits and deletes, and stops cleanly on SIGTERM', async () => {
@@ -86,7 +86,7 @@ describe('regsync agent (separate process)', () => {
     const missing = join(dir, 'not-there')
     const agent = track(await startAgent(missing, data))
     const line = agent.lines.find((l) => l.level === 50 && String(l.msg).includes(missing))
-    expect(line, agent.stdout).toBeDefined()
+    expect(line, agent.output.stdout).toBeDefined()
     expect(agent.child.exitCode).toBeNull()
     void chmod
   })

@@ -216,15 +216,15 @@ describe('regsync cluster (separate processes)', () => {
     const holder = c.nodes[found!.node]!
     const listed = runRegsync(['journal', '--url', holder.httpUrl, '--secret-file', c.secretFile!])
     expect(await listed.exited).toBe(0)
-    expect(listed.stdout).toContain(found!.id)
-    expect(listed.stdout).toContain('App-1.json description')
+    expect(listed.output.stdout).toContain(found!.id)
+    expect(listed.output.stdout).toContain('App-1.json description')
     expect((await holder.request(`/journal/${found!.id}/restore`)).status).toBe(405)
     const restored = runRegsync(['restore', found!.id, '--url', holder.httpUrl, '--secret-file', c.secretFile!])
     expect(await restored.exited).toBe(0)
     await c.waitConverged(20_000, { until: (s) => String(s.get('App-1.json')).includes(loser), what: 'the restored value everywhere' })
     const missing = runRegsync(['restore', 'no-such-entry', '--url', holder.httpUrl, '--secret-file', c.secretFile!])
     expect(await missing.exited).toBe(1)
-    expect(missing.stderr).toContain('no journal entry no-such-entry')
+    expect(missing.output.stderr).toContain('no journal entry no-such-entry')
   })
 
   it('10. converges along a line A-B-C, and a passive node reverts its own edits', async () => {

@@ -230,8 +230,8 @@ class EarlyExit extends Error {
 
 /** The tail of an agent's output, for error messages. */
 function outputTail(proc: AgentProcess, chars = 1500): string {
-  const stderr = proc.stderr.trim()
-  return `${stderr === '' ? '' : `stderr: ${stderr.slice(-chars)}\n`}stdout: ${proc.stdout.trim().slice(-chars)}`
+  const stderr = proc.output.stderr.trim()
+  return `${stderr === '' ? '' : `stderr: ${stderr.slice(-chars)}\n`}stdout: ${proc.output.stdout.trim().slice(-chars)}`
 }
 
 function validateIndexes(what: string, indexes: readonly number[], count: number): void {
@@ -300,17 +300,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const args = argsFor(state, extra)
     const proc = runRegsync(args)
     register(proc)
-    const closed = new Promise<void>((resolve) => proc.child.once('close', () => resolve()))
     state.proc = proc
     state.args = args
     const deadline = Date.now() + startTimeoutMs
     let logged = false
     for (;;) {
       if (!isRunning(proc)) {
-        // 'close' comes after the last output, which holds the reason.
-        await Promise.race([closed, sleep(1_000)])
+        // `exited` resolves on 'close', after the last output, which holds the reason.
         const exit = await proc.exited
-        const output = `${proc.stdout}\n${proc.stderr}`
+        const output = `${proc.output.stdout}\n${proc.output.stderr}`
         throw new EarlyExit(`node ${state.index} exited with ${exit} before it was ready (port ${state.port}, args ${args.slice(1).join(' ')})\n${outputTail(proc)}`, /EADDRINUSE|address already in use/i.test(output))
       }
       logged ||= proc.lines.some((line) => line.msg === READY_LOG)
