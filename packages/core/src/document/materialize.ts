@@ -1,7 +1,8 @@
 import type * as Y from 'yjs'
 import { canonicalText, formatOf, parseDefinition } from '../codec/codec.js'
 import { valuesEqual } from '../codec/canonicalJson.js'
-import { readBody, readText } from './registryDocument.js'
+import { bodyIs, readBody, readText } from './registryDocument.js'
+import type { Definition } from './registryDocument.js'
 
 /**
  * The bytes every node writes for an entry. When the author's text still parses to the body, it
@@ -16,14 +17,17 @@ export function materialize(path: string, entry: Y.Map<unknown>): string | undef
   const format = formatOf(path)
   if (format === undefined) return undefined
   const text = readText(entry)
-  const body = readBody(entry)
+  let parsed: Definition | undefined
   if (text.length > 0) {
     try {
-      if (valuesEqual(parseDefinition(format, text), body)) return text
+      parsed = parseDefinition(format, text)
     } catch {
       // Not the body's text any more (for instance two edits were merged): fall through.
     }
   }
+  if (parsed !== undefined && bodyIs(entry, parsed)) return text
+  const body = readBody(entry)
+  if (parsed !== undefined && valuesEqual(parsed, body)) return text
   try {
     return canonicalText(format, body)
   } catch {

@@ -68,6 +68,38 @@ export function readBody(entry: Y.Map<unknown>): Definition {
   return readMap(body) as Definition
 }
 
+/**
+ * Whether the entry's body is `definition`, proven without reading the body into a value: each
+ * stored leaf is compared, as a string, with the encoding of the definition's leaf (the encoding is
+ * one-to-one, see `encodeLeaf`). `true` means `valuesEqual(readBody(entry), definition)`; `false`
+ * means only that it was not proven (a difference, or a shape that only `readBody` interprets).
+ * Materializing every received definition checks this, and reading each body cost more than the rest.
+ */
+export function bodyIs(entry: Y.Map<unknown>, definition: Definition): boolean {
+  const body = entry.get(BODY)
+  return body instanceof Y.Map && mapIs(body, definition)
+}
+
+function mapIs(map: Y.Map<unknown>, value: Value): boolean {
+  const parts = objectParts(value)
+  if (parts === undefined || map.has(ROOT_KEY)) return false
+  const tag = map.get(TAG_KEY)
+  if ((typeof tag === 'string' ? tag : undefined) !== parts.tag) return false
+  // readBody skips the tag key whatever it holds.
+  if (map.size - (map.has(TAG_KEY) ? 1 : 0) !== parts.map.size) return false
+  for (const [key, child] of parts.map) {
+    const node = map.get(key)
+    if (node instanceof Y.Map) {
+      if (!mapIs(node, child)) return false
+    } else if (typeof node === 'string') {
+      if (encodeLeaf(child) !== node) return false
+    } else {
+      return false
+    }
+  }
+  return true
+}
+
 /** An entry's exact text of the last local write. */
 export function readText(entry: Y.Map<unknown>): string {
   const text = entry.get(TEXT)
