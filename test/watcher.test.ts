@@ -4,6 +4,9 @@
  */
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
+import { pbkdf2 } from 'node:crypto'
+import { writeFileSync } from 'node:fs'
+import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChokidarWatcher, NativeWatcher, openReplica } from 'regsync'
 import type { Replica } from 'regsync'
@@ -124,6 +127,31 @@ describe('ChokidarWatcher with polling (--poll)', () => {
     await rm(join(dir, 'App-1.json'))
     await waitFor('the delete', () => seen.paths.has('App-1.json'))
     expect(seen.errors).toEqual([])
+  })
+
+  it('reports a file created as soon as it has started, even when the thread pool is busy', async () => {
+    // A poller takes its first stat (its baseline) in the thread pool. Keep the pool busy for a
+    // moment whenever a poller starts, as a loaded node does: a file created before that stat
+    // would be part of the baseline, and never reported, if start() returned before it.
+    const fs = createRequire(import.meta.url)('node:fs') as typeof import('node:fs')
+    const watchFile = fs.watchFile
+    const busy: Array<Promise<unknown>> = []
+    fs.watchFile = ((...args: Parameters<typeof watchFile>) => {
+      for (let i = 0; i < 4; i++) busy.push(new Promise((done) => pbkdf2('x', 'y', 100_000, 32, 'sha256', done)))
+      return watchFile(...args)
+    }) as typeof watchFile
+    syncBuiltinESMExports()
+    try {
+      const dir = await services()
+      const seen = await record(new ChokidarWatcher({ path: dir, usePolling: true }))
+      // Written at once, not through the (busy) pool.
+      writeFileSync(join(dir, 'App-1.json'), DEFINITION(1))
+      await waitFor('the create', () => seen.paths.has('App-1.json'), 3000)
+    } finally {
+      fs.watchFile = watchFile
+      syncBuiltinESMExports()
+      await Promise.all(busy)
+    }
   })
 })
 

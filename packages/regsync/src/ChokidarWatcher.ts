@@ -1,4 +1,5 @@
 import { watch as watchNative } from 'node:fs'
+import { stat } from 'node:fs/promises'
 import type { FSWatcher as NativeWatcher } from 'node:fs'
 import { relative, resolve, sep } from 'node:path'
 import type { FSWatcher } from 'chokidar'
@@ -79,6 +80,11 @@ export class ChokidarWatcher implements Watcher {
     }
     if (this.#native === undefined) {
       await new Promise<void>((done) => watcher.once('ready', () => done()))
+      // A poller's first stat, its baseline, runs in the thread pool after chokidar has read the
+      // folder, and 'ready' does not wait for it: a file created in between would never be reported.
+      // One more stat through the pool, queued after every baseline, ends that window before the
+      // replica's first scan lists the folder.
+      await stat(root).catch(() => undefined)
     }
     // Otherwise chokidar's initial walk (an lstat per file, seconds for 10,000 files) goes on in the
     // background: the native watcher already reports changes.
