@@ -6,7 +6,7 @@ import * as Y from 'yjs'
 import { parseDefinition, isObjectValue, isNumberValue } from '@regsync/core'
 import type { JournalEntry } from '@regsync/core'
 import { NativeWatcher, NodeDirectoryAdapter, Replica } from 'regsync'
-import type { FileInfo, ListOptions } from '@regsync/core'
+import type { FileInfo, FileStat, ListOptions } from '@regsync/core'
 import { LevelStorageAdapter } from '@regsync/store-level'
 import { CORPUS, copyCorpus, corpusManifest, mtimes, snapshotDir, sleep, waitFor } from './helpers/fs.js'
 import { CapturingLogger, startNode, syncBoth, syncOneWay } from './helpers/replicas.js'
@@ -513,6 +513,57 @@ describe('a single replica over a directory', () => {
     reads = 0
     await n.replica.rescan()
     expect(reads).toBe(0)
+  })
+
+  /** A node over a fresh directory with a watcher, whose directory adapter counts reads per path. */
+  async function countingNode(Directory: typeof NodeDirectoryAdapter = NodeDirectoryAdapter): Promise<{ n: TestNode; reads: Map<string, number> }> {
+    const n = await node({ watch: false })
+    await n.replica.close()
+    const reads = new Map<string, number>()
+    class CountingDirectory extends Directory {
+      override async read(path: string): ReturnType<NodeDirectoryAdapter['read']> {
+        reads.set(path, (reads.get(path) ?? 0) + 1)
+        return super.read(path)
+      }
+    }
+    n.replica = new Replica({
+      storage: new LevelStorageAdapter({ path: n.data }),
+      directory: new CountingDirectory({ path: n.dir }),
+      watcher: new NativeWatcher({ path: n.dir }),
+      rescanIntervalMs: 0
+    })
+    await n.replica.open()
+    return { n, reads }
+  }
+
+  it('does not read back a file it has just written when the watcher reports the write', async () => {
+    const { n, reads } = await countingNode()
+    await n.replica.put('App-100.json', APP)
+    expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toBe(APP)
+    // The watcher's report of the rename, and the look 50 ms after it, come and go.
+    await sleep(400)
+    await n.replica.settled()
+    expect(reads.get('App-100.json') ?? 0).toBe(0)
+  })
+
+  it('finds a second write in the same tick as its own write once it looks again', async () => {
+    // A file system that stamps whole seconds: the in-place write below keeps the stat of the
+    // node's own write, so only the look-again, once that stat is old enough, can find it.
+    class WholeSeconds extends NodeDirectoryAdapter {
+      override async write(path: string, bytes: Uint8Array, expect?: FileStat | null): ReturnType<NodeDirectoryAdapter['write']> {
+        const stat = await super.write(path, bytes, expect)
+        if (stat === undefined) return stat
+        const second = Math.floor(stat.mtimeMs / 1000)
+        utimesSync(join(n.dir, path), second, second)
+        return { ...stat, mtimeMs: statSync(join(n.dir, path)).mtimeMs }
+      }
+    }
+    const { n, reads } = await countingNode(WholeSeconds)
+    await n.replica.put('App-100.json', APP)
+    const second = Math.floor(statSync(join(n.dir, 'App-100.json')).mtimeMs / 1000)
+    const edited = secondWriteInTheSameTick(n, second)
+    await waitFor('the second write to be imported', () => n.replica.get('App-100.json') === edited, 8000)
+    expect(reads.get('App-100.json')).toBeGreaterThan(0)
   })
 
   it('takes the bytes of a write cut short after its rename as the base, so that they never come back', async () => {

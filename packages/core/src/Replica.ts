@@ -225,6 +225,11 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #rescanTimer: ReturnType<typeof setInterval> | undefined
   /** Paths whose stat was recorded too soon after their mtime to vouch, looked at again once it can. */
   readonly #racy = new Set<string>()
+  /**
+   * The stat each file this node wrote had after its rename, until the look-again of {@link #racy}
+   * reads it: the watcher's report of the write itself is then recognised without a read.
+   */
+  readonly #written = new Map<string, FileStat>()
   #racyTimer: ReturnType<typeof setTimeout> | undefined
 
   // Collected during a round.
@@ -1069,12 +1074,18 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    * restart or rescan need not read them. One timer for all of them; not counted as pending work.
    */
   #lookAgainWhenVouching(paths: Iterable<string>): void {
-    for (const path of paths) if (racilyRecorded(this.#index.get(path))) this.#racy.add(path)
+    for (const path of paths) {
+      if (racilyRecorded(this.#index.get(path))) this.#racy.add(path)
+      else this.#written.delete(path)
+    }
     if (this.#racy.size === 0 || this.#racyTimer !== undefined || this.#status !== 'open') return
     this.#racyTimer = setTimeout(() => {
       this.#racyTimer = undefined
       if (this.#status !== 'open') return
-      for (const path of this.#racy) this.#dirty.add(path)
+      for (const path of this.#racy) {
+        this.#dirty.add(path)
+        this.#written.delete(path)
+      }
       this.#racy.clear()
       this.#schedule()
     }, RACY_MS + 500)
@@ -1091,7 +1102,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
-    const read = await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now())
+    const read = await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), this.#written.get(path))
     if (read.kind === 'problem') {
       this.#setProblem(path, read.code, read.message, read.hash)
       return undefined
@@ -1267,6 +1278,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         return
       }
       setFinal(path, { base: hash, stat, seenAt: this.#now() })
+      this.#written.set(path, stat)
       this.#setBaseText(path, text)
       this.#docDirty.delete(path)
       this.#roundChanges.push({ path, kind: 'put', from: write.from })

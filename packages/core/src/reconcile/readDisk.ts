@@ -49,18 +49,31 @@ export function statVouches(stat: FileStat | undefined, record: IndexRecord | un
   )
 }
 
+/** Whether the file is still exactly as this node's own write of the record's base left it. */
+function ownWrite(stat: FileStat, record: IndexRecord | undefined, written: FileStat | undefined): boolean {
+  return record?.base !== undefined && record.pending === undefined && sameStat(stat, written) && sameStat(stat, record.stat)
+}
+
 /** Whether a record's stat was taken too soon after the file's mtime to vouch for it. */
 export function racilyRecorded(record: IndexRecord | undefined): boolean {
   return record?.stat !== undefined && record.seenAt !== undefined && record.seenAt - record.stat.mtimeMs < RACY_MS
 }
 
-/** Reads one path. Never throws: failures come back as problems. `now` is the time in ms since the epoch. */
+/**
+ * Reads one path. Never throws: failures come back as problems. `now` is the time in ms since the
+ * epoch. `written` is the stat this node's own write of the base left, if it made that write: while
+ * the file still has exactly that stat it is taken to hold the base unread, even though the stat is
+ * too young to vouch. That spares reading back every file this node writes when the watcher reports
+ * it; the caller must look at the path again once the stat can vouch (a second write in the same
+ * tick, at the same size, is found then).
+ */
 export async function readDisk(
   directory: DirectoryAdapter,
   path: string,
   record: IndexRecord | undefined,
   maxFileBytes: number,
-  now: number
+  now: number,
+  written?: FileStat
 ): Promise<DiskRead> {
   let stat: FileStat | undefined
   try {
@@ -69,7 +82,7 @@ export async function readDisk(
     return { kind: 'problem', code: ErrorCodes.DIRECTORY, message: `cannot stat: ${messageOf(error)}`, hash: undefined }
   }
   if (stat === undefined) return { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
-  if (statVouches(stat, record, now)) {
+  if (statVouches(stat, record, now) || ownWrite(stat, record, written)) {
     return { kind: 'ok', disk: { kind: 'present', hash: record!.base! }, stat, hash: record!.base, text: undefined }
   }
   if (stat.size > maxFileBytes) {
