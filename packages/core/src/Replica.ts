@@ -134,6 +134,12 @@ const IO_CONCURRENCY = 32
 /** Compact the update log after this many updates or bytes. */
 const COMPACT_UPDATES = 2000
 const COMPACT_BYTES = 256 * 1024
+/**
+ * While more work is queued, compaction waits until the log is this many times past its threshold:
+ * encoding the state takes the thread for tens of ms (55 ms per receiving node in a burst of 1,000
+ * files), and in a burst it would run several times over a growing document.
+ */
+const COMPACT_BUSY_SLACK = 4
 
 interface QueuedUpdate {
   readonly update: Uint8Array
@@ -994,7 +1000,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       'reconcile round'
     )
 
-    if (this.#store.shouldCompact(COMPACT_UPDATES, COMPACT_BYTES)) {
+    const busy = this.#dirty.size > 0 || this.#remote.length > 0 || this.#operations.length > 0
+    const slack = busy ? COMPACT_BUSY_SLACK : 1
+    if (this.#store.shouldCompact(COMPACT_UPDATES * slack, COMPACT_BYTES * slack, slack)) {
       // Encoded now, while the document holds exactly what is committed; written in the background,
       // so that the queue does not wait for LevelDB (a compaction took 40-80 ms at 500 edits/s).
       const compacting = performance.now()

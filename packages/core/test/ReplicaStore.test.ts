@@ -49,6 +49,26 @@ describe('ReplicaStore compaction', () => {
     expect([...loaded.getMap<string>('files').keys()].sort()).toEqual([...files.keys()].sort())
   })
 
+  it('is due for compaction once the updates outweigh the snapshot, times the factor given', async () => {
+    const store = new ReplicaStore(new MemoryStorageAdapter())
+    await store.load()
+    const { doc, updates } = recordingDoc()
+    const files = doc.getMap<string>('files')
+    files.set('first.json', 'x'.repeat(10_000))
+    await store.commit({ updates: updates.splice(0) })
+    await store.compact(Y.encodeStateAsUpdate(doc))
+    // Twice the snapshot's bytes in updates: due at factor 1, not at factor 4.
+    for (let i = 0; i < 2; i++) {
+      files.set(`more-${i}.json`, 'y'.repeat(10_000))
+      await store.commit({ updates: updates.splice(0) })
+    }
+    expect(store.shouldCompact(1000, 0)).toBe(true)
+    expect(store.shouldCompact(1000, 0, 4)).toBe(false)
+    // The count of updates still counts on its own.
+    expect(store.shouldCompact(1, 0, 4)).toBe(true)
+    await store.close()
+  })
+
   it('runs compactions one at a time, in call order, and the newest snapshot wins', async () => {
     const adapter = new MemoryStorageAdapter()
     const store = new ReplicaStore(adapter)

@@ -100,11 +100,12 @@ export class ReplicaStore {
 
   /**
    * Whether the log is worth compacting: many updates (each costs a read at start-up), or more
-   * update bytes than the snapshot itself. One big update, such as a first import, is left alone.
+   * update bytes than the snapshot itself (times `snapshotFactor`). One big update, such as a first
+   * import, is left alone.
    */
-  shouldCompact(maxUpdates: number, minBytes: number): boolean {
+  shouldCompact(maxUpdates: number, minBytes: number, snapshotFactor = 1): boolean {
     if (this.#updatesSinceSnapshot < 2 || this.#compaction !== undefined) return false
-    return this.#updatesSinceSnapshot > maxUpdates || this.#bytesSinceSnapshot > Math.max(minBytes, this.#snapshotBytes)
+    return this.#updatesSinceSnapshot > maxUpdates || this.#bytesSinceSnapshot > Math.max(minBytes, this.#snapshotBytes * snapshotFactor)
   }
 
   /** Opens the adapter and reads everything the engine needs to start. */
