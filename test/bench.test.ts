@@ -8,7 +8,7 @@
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { mkdir, readFile, readdir } from 'node:fs/promises'
+import { mkdir, readFile, readdir, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -35,6 +35,7 @@ interface Row {
 
 interface Results {
   readonly correct: boolean
+  readonly machine: { readonly workDir: string; readonly fileSystem: string }
   readonly scenarios: ReadonlyArray<{ readonly name: string; readonly summary: { readonly correct: boolean; readonly rows: readonly Row[] } }>
 }
 
@@ -46,8 +47,12 @@ afterAll(async () => {
 describe('bench (smoke run)', () => {
   it('runs every scenario with --quick and reports every regsync run correct', { timeout: 240_000 }, async () => {
     const out = await tempDir()
-    roots.push(out)
-    const child = spawn(process.execPath, [CLI, 'all', '--quick', '--systems', 'regsync,y-websocket', '--out', out], { stdio: ['ignore', 'pipe', 'pipe'] })
+    const work = await tempDir()
+    roots.push(out, work)
+    const workCreated = (await stat(work)).mtimeMs
+    const child = spawn(process.execPath, [CLI, 'all', '--quick', '--systems', 'regsync,y-websocket', '--out', out, '--work-dir', work], {
+      stdio: ['ignore', 'pipe', 'pipe']
+    })
     let output = ''
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
@@ -66,7 +71,14 @@ describe('bench (smoke run)', () => {
     expect(floor?.correct).toBe(false)
     expect(floor?.resurrected).toBeGreaterThan(0)
 
+    // Every run made its scratch directory in --work-dir (which changed the folder's mtime), and
+    // removed it; the report names the file system.
+    expect((await stat(work)).mtimeMs).toBeGreaterThan(workCreated)
+    expect(await readdir(work)).toEqual([])
+    expect(results.machine.workDir).toBe(work)
+    expect(results.machine.fileSystem).not.toBe('unknown')
     const markdown = await readFile(join(out, 'results.md'), 'utf8')
+    expect(markdown).toContain(`nodes' files in ${work} (${results.machine.fileSystem})`)
     expect(markdown).toContain('## edit-latency')
     expect(markdown).toContain('Every regsync run ended in the correct state.')
     const svg = await readFile(join(out, 'edit-latency-cdf.svg'), 'utf8')

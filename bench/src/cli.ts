@@ -5,7 +5,8 @@
  * Exits 1 when any regsync run ended in a wrong state or failed.
  */
 import { spawn, spawnSync } from 'node:child_process'
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { constants } from 'node:fs'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
@@ -17,6 +18,7 @@ import { Progress } from './report/progress.js'
 import { summarize, markdownSection } from './report/summary.js'
 import type { ScenarioSummary } from './report/summary.js'
 import { cdfSvg } from './report/cdfSvg.js'
+import { fileSystemOf } from './fileSystem.js'
 
 const SCENARIOS: Record<string, () => Promise<{ scenario: Scenario }>> = {
   'edit-latency': () => import('./scenarios/editLatency.js'),
@@ -64,6 +66,9 @@ Options:
                       (%i becomes the node index; mind the = sign).
   --watcher W         In-process only: native (regsync's default watcher, the default) or
                       chokidar (what --poll wraps, here without polling), to measure its cost.
+  --work-dir DIR      Where the nodes' directories and data go (default: the system's temp
+                      directory, $TMPDIR or /tmp). Bulk and join times depend on its file
+                      system (see docs/benchmarks.md); the report names it.
   --out DIR           Where results go (default bench/results/<timestamp>/).
 `
 
@@ -92,6 +97,7 @@ async function main(): Promise<number> {
       'agent-node-args': { type: 'string', default: '' },
       watcher: { type: 'string', default: 'native' },
       out: { type: 'string' },
+      'work-dir': { type: 'string' },
       child: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false }
     }
@@ -131,7 +137,16 @@ async function main(): Promise<number> {
     process.stderr.write('--cluster must be processes or in-process\n')
     return 2
   }
+  const workDir = resolve(values['work-dir'] ?? tmpdir())
+  try {
+    await access(workDir, constants.W_OK)
+  } catch {
+    process.stderr.write(`--work-dir ${workDir}: not a writable directory\n`)
+    return 2
+  }
+  const workFs = await fileSystemOf(workDir)
   const options: RunOptions = {
+    workDir,
     seed: Number(values.seed),
     quick: values.quick,
     nodes: Number(values.nodes),
@@ -170,7 +185,7 @@ async function main(): Promise<number> {
     const markdown = [
       `# regsync benchmark`,
       '',
-      `\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${startedAt.toISOString()}.`,
+      `\`${command}\` on ${cpus().length} × ${cpus()[0]?.model ?? 'CPU'}, Node ${process.version}, ${startedAt.toISOString()}; nodes' files in ${workDir} (${workFs}).`,
       '',
       'Times in ms unless a column says otherwise; `(×N)` is the ratio to regsync (above 1: slower or costlier than regsync).',
       '',
@@ -189,7 +204,7 @@ async function main(): Promise<number> {
           command,
           startedAt: startedAt.toISOString(),
           finishedAt: new Date().toISOString(),
-          machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, platform: process.platform },
+          machine: { cpus: cpus().length, model: cpus()[0]?.model, node: process.version, platform: process.platform, workDir, fileSystem: workFs },
           options: { ...options, runs },
           notes,
           correct,
@@ -262,7 +277,7 @@ async function runChild(name: string, options: RunOptions): Promise<number> {
       if (process.send === undefined) return done()
       process.send(message, undefined, {}, () => done())
     })
-  const work = await mkdtemp(join(tmpdir(), `regsync-bench-${name}-`))
+  const work = await mkdtemp(join(options.workDir, `regsync-bench-${name}-`))
   try {
     const { scenario } = await SCENARIOS[name]!()
     const result = await scenario.run({

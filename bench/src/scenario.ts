@@ -4,6 +4,8 @@ import type { NodeCost, SystemName } from './systems/SyncSystem.js'
 
 /** Options of a run, from the command line. */
 export interface RunOptions {
+  /** Where each run makes its scratch directory. */
+  readonly workDir: string
   readonly seed: number
   readonly quick: boolean
   readonly nodes: number
