@@ -5,6 +5,7 @@ import * as Y from 'yjs'
 import WebSocket from 'ws'
 import { WebsocketProvider } from 'y-websocket'
 import * as encoding from 'lib0/encoding'
+import * as decoding from 'lib0/decoding'
 import { snapshotDir, waitFor } from './helpers/fs.js'
 import { startNetNode } from './helpers/netNodes.js'
 import type { NetNode } from './helpers/netNodes.js'
@@ -129,6 +130,79 @@ describe('nodes syncing over websockets', () => {
     await waitFor('all three equal', () => sameDirs(a, b, c))
     // What went to C is about the registry once, not once per relay of everything.
     expect(c.sync.stats.bytesIn).toBeLessThan(Y.encodeStateAsUpdate(a.replica.doc).byteLength * 1.3)
+  })
+
+  /**
+   * Asks `node`, over a raw socket, for everything (a step 1 with an empty state vector) and
+   * returns the sync messages it answers with, up to and including the step 2, in order.
+   */
+  async function askForEverything(node: NetNode): Promise<Array<{ type: 'update' | 'step2'; payload: Uint8Array }>> {
+    const socket = await rawSocket(node)
+    const received: Array<{ type: 'update' | 'step2'; payload: Uint8Array }> = []
+    const done = new Promise<void>((resolve) => {
+      socket.on('message', (data: Buffer) => {
+        const decoder = decoding.createDecoder(new Uint8Array(data))
+        if (decoding.readVarUint(decoder) !== 0) return // awareness
+        const kind = decoding.readVarUint(decoder)
+        if (kind === 0) return // the node's own step 1
+        received.push({ type: kind === 1 ? 'step2' : 'update', payload: decoding.readVarUint8Array(decoder) })
+        if (kind === 1) resolve()
+      })
+    })
+    const encoder = encoding.createEncoder()
+    encoding.writeVarUint(encoder, 0)
+    encoding.writeVarUint(encoder, 0)
+    encoding.writeVarUint8Array(encoder, Y.encodeStateVector(new Y.Doc()))
+    socket.send(encoding.toUint8Array(encoder))
+    await done
+    socket.close()
+    return received
+  }
+
+  /** The registry of a document as plain JSON, for comparing two documents' content. */
+  const registryOf = (doc: Y.Doc): unknown => doc.getMap('files').toJSON()
+
+  it('answers a fresh node with its stored state, and the delete in its log still wins over a stale copy', async () => {
+    // Over 256 KB in more than one update: the log is compacted into a snapshot once the node is idle.
+    const a = await netNode()
+    for (let id = 1; id <= 20; id++) await a.replica.put(`App-${id}.json`, app(id, 'x'.repeat(15_000)))
+    await a.replica.settled()
+    await waitFor('a snapshot', async () => (await a.replica.storedState()).snapshot !== undefined)
+    // Then a delete and an edit, logged after the snapshot.
+    expect(await a.replica.delete('App-2.json')).toBe(true)
+    await a.replica.put('App-3.json', app(3, 'edited'))
+    await a.replica.settled()
+    const stored = await a.replica.storedState()
+    expect(stored.updates.length).toBeGreaterThanOrEqual(2)
+
+    const messages = await askForEverything(a)
+    expect(messages.map((message) => message.type)).toEqual(['update', 'step2'])
+    expect(Buffer.from(messages[1]!.payload).equals(Buffer.from(stored.snapshot!))).toBe(true)
+    // In that order, the log's update waits for the snapshot it builds on; together they are a's state.
+    const fresh = new Y.Doc()
+    for (const message of messages) Y.applyUpdate(fresh, message.payload)
+    expect(fresh.store.pendingStructs).toBeNull()
+    expect(fresh.store.pendingDs).toBeNull()
+    expect(registryOf(fresh)).toEqual(registryOf(a.replica.doc))
+
+    // A fresh node whose directory holds a stale copy of the deleted file removes it.
+    const b = await netNode({}, async (dir) => writeFile(join(dir, 'App-2.json'), app(2, 'x'.repeat(15_000))))
+    b.sync.setPeers('static', [a.url])
+    await waitFor('b to hold the registry', async () => (await snapshotDir(b.dir)).size === 19 && !(await snapshotDir(b.dir)).has('App-2.json'))
+    await b.replica.settled()
+    expect(await sameDirs(a, b)).toBe(true)
+  })
+
+  it('encodes its document for a fresh node when the log after the snapshot is long', async () => {
+    const a = await netNode()
+    for (let id = 1; id <= 80; id++) await a.replica.put(`App-${id}.json`, app(id))
+    await a.replica.settled()
+    expect((await a.replica.storedState()).updates.length).toBeGreaterThan(64)
+    const messages = await askForEverything(a)
+    expect(messages.map((message) => message.type)).toEqual(['step2'])
+    const fresh = new Y.Doc()
+    Y.applyUpdate(fresh, messages[0]!.payload)
+    expect(registryOf(fresh)).toEqual(registryOf(a.replica.doc))
   })
 
   it('lets a stock y-websocket WebsocketProvider see the registry', async () => {

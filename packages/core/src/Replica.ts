@@ -53,7 +53,7 @@ import { decide } from './reconcile/decide.js'
 import { RACY_MS, racilyRecorded, readDisk, statVouches } from './reconcile/readDisk.js'
 import type { Decision, DocState } from './reconcile/decide.js'
 import { ReplicaStore } from './storage/ReplicaStore.js'
-import type { IndexRecord } from './storage/ReplicaStore.js'
+import type { IndexRecord, StoredState } from './storage/ReplicaStore.js'
 
 /** Options of a {@link Replica}. */
 export interface ReplicaOptions {
@@ -405,6 +405,17 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#fullScan = true
     this.#schedule()
     await this.#whenIdle()
+  }
+
+  /**
+   * The committed document state as stored: a snapshot (if any) and the updates after it, which
+   * together hold every change this replica has committed. A change it applies later is emitted as
+   * an `update` event after its own commit. Reading the stored bytes costs a fraction of encoding
+   * the document, which for 10,000 definitions takes hundreds of ms of this thread.
+   */
+  storedState(): Promise<StoredState> {
+    this.#assertOpen()
+    return this.#store.readState()
   }
 
   /** Live paths, sorted. */

@@ -1,5 +1,6 @@
 export { Replica } from './Replica.js'
 export type { FileChange, FileProblem, ReplicaEvents, ReplicaOptions, ReplicaStatus } from './Replica.js'
+export type { StoredState } from './storage/ReplicaStore.js'
 export { ErrorCodes, RegsyncError } from './errors.js'
 export type { ErrorCode } from './errors.js'
 export type { TransactionOrigin } from './origin.js'

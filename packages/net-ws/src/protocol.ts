@@ -6,7 +6,9 @@
  *
  * - `sync` (0), then a y-protocols sync message:
  *   - `step1` (0) + state vector: "here is what I have". The receiver answers with `step2`.
- *   - `step2` (1) + update: everything the asker lacked. Receiving it means the link is synced.
+ *   - `step2` (1) + update: everything the asker lacked. Receiving it means the link is synced. To
+ *     an asker that holds nothing, a node sends its stored state: the updates logged after its
+ *     snapshot as one `update` first, then the snapshot as the `step2`.
  *   - `update` (2) + update: a new change.
  * - `awareness` (1) + awareness update: each node's id, version, mode and address.
  * - `queryAwareness` (3): asks for the full awareness state.

@@ -35,9 +35,15 @@ export interface IndexRecord {
 /** What {@link ReplicaStore.load} returns. */
 export interface LoadedState {
   readonly snapshot: Uint8Array | undefined
-  readonly updates: Uint8Array[]
+  readonly updates: readonly Uint8Array[]
   readonly index: Map<string, IndexRecord>
   readonly nodeId: string | undefined
+}
+
+/** What {@link ReplicaStore.readState} returns: a snapshot (if any) and the updates after it, in order. */
+export interface StoredState {
+  readonly snapshot: Uint8Array | undefined
+  readonly updates: readonly Uint8Array[]
 }
 
 /** One atomic write of the engine. */
@@ -119,25 +125,55 @@ export class ReplicaStore {
       )
     }
     const nodeBytes = await this.#adapter.get('meta!node')
-    let snapshot: Uint8Array | undefined
-    for await (const [key, value] of this.#adapter.entries('snap!')) {
-      snapshot = value
-      this.#snapshotBytes = value.byteLength
-      this.#snapshotSeq = parseInt(key.slice('snap!'.length), 16)
-    }
-    const updates: Uint8Array[] = []
-    this.#seq = this.#snapshotSeq
-    for await (const [key, value] of this.#adapter.entries('upd!', { gt: seqKey('upd!', this.#snapshotSeq) })) {
-      updates.push(value)
-      this.#seq = parseInt(key.slice('upd!'.length), 16)
-      this.#bytesSinceSnapshot += value.byteLength
-    }
+    const { snapshot, snapshotSeq, updates, lastSeq } = await this.#readLog()
+    this.#snapshotBytes = snapshot?.byteLength ?? 0
+    this.#snapshotSeq = snapshotSeq
+    this.#seq = lastSeq
+    this.#bytesSinceSnapshot = updates.reduce((sum, update) => sum + update.byteLength, 0)
     this.#updatesSinceSnapshot = updates.length
     const index = new Map<string, IndexRecord>()
     for await (const [key, value] of this.#adapter.entries('idx!')) {
       index.set(key.slice('idx!'.length), decodeJson<IndexRecord>(value))
     }
     return { snapshot, updates, index, nodeId: nodeBytes === undefined ? undefined : decoder.decode(nodeBytes) }
+  }
+
+  /**
+   * The committed document state as stored: the newest snapshot and the updates logged after it.
+   * Together they hold every update committed before the call. It runs in the compactions' queue,
+   * so that no compaction deletes the log while it is read.
+   */
+  readState(): Promise<StoredState> {
+    const previous = this.#compaction ?? Promise.resolve()
+    const run = previous.catch(() => {}).then(async () => {
+      const { snapshot, updates } = await this.#readLog()
+      return { snapshot, updates }
+    })
+    const tracked: Promise<void> = run.then(
+      () => {},
+      () => {}
+    ).finally(() => {
+      if (this.#compaction === tracked) this.#compaction = undefined
+    })
+    this.#compaction = tracked
+    return run
+  }
+
+  async #readLog(): Promise<StoredState & { snapshotSeq: number; lastSeq: number }> {
+    let snapshot: Uint8Array | undefined
+    let snapshotSeq = 0
+    // Only the newest snapshot counts; an older one is left only by a compaction cut short.
+    for await (const [key, value] of this.#adapter.entries('snap!')) {
+      snapshot = value
+      snapshotSeq = parseInt(key.slice('snap!'.length), 16)
+    }
+    const updates: Uint8Array[] = []
+    let lastSeq = snapshotSeq
+    for await (const [key, value] of this.#adapter.entries('upd!', { gt: seqKey('upd!', snapshotSeq) })) {
+      updates.push(value)
+      lastSeq = parseInt(key.slice('upd!'.length), 16)
+    }
+    return { snapshot, updates, snapshotSeq, lastSeq }
   }
 
   /** Records the format version and the node id; done once, on first start. */
