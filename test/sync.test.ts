@@ -185,8 +185,10 @@ describe('nodes syncing over websockets', () => {
     expect(fresh.store.pendingDs).toBeNull()
     expect(registryOf(fresh)).toEqual(registryOf(a.replica.doc))
 
-    // A fresh node whose directory holds a stale copy of the deleted file removes it.
-    const b = await netNode({}, async (dir) => writeFile(join(dir, 'App-2.json'), app(2, 'x'.repeat(15_000))))
+    // A fresh node whose directory holds a stale copy of the deleted file removes it. As the agent
+    // does with peers configured, it imports its directory only after its first sync.
+    const b = await netNode({ replica: { importOnOpen: 'unless-fresh' } }, async (dir) => writeFile(join(dir, 'App-2.json'), app(2, 'x'.repeat(15_000))))
+    b.sync.once('synced', () => void b.replica.allowImport())
     b.sync.setPeers('static', [a.url])
     await waitFor('b to hold the registry', async () => (await snapshotDir(b.dir)).size === 19 && !(await snapshotDir(b.dir)).has('App-2.json'))
     await b.replica.settled()
