@@ -144,19 +144,10 @@ export class ReplicaStore {
    * so that no compaction deletes the log while it is read.
    */
   readState(): Promise<StoredState> {
-    const previous = this.#compaction ?? Promise.resolve()
-    const run = previous.catch(() => {}).then(async () => {
+    return this.#inCompactionQueue(async () => {
       const { snapshot, updates } = await this.#readLog()
       return { snapshot, updates }
     })
-    const tracked: Promise<void> = run.then(
-      () => {},
-      () => {}
-    ).finally(() => {
-      if (this.#compaction === tracked) this.#compaction = undefined
-    })
-    this.#compaction = tracked
-    return run
   }
 
   async #readLog(): Promise<StoredState & { snapshotSeq: number; lastSeq: number }> {
@@ -229,13 +220,26 @@ export class ReplicaStore {
     this.#snapshotBytes = state.byteLength
     this.#updatesSinceSnapshot = 0
     this.#bytesSinceSnapshot = 0
+    return this.#inCompactionQueue(() => this.#writeSnapshot(seq, state))
+  }
+
+  /**
+   * Runs `work` after every compaction (or read of the log) queued before it, and before any queued
+   * after it; while it runs, {@link shouldCompact} says no.
+   */
+  #inCompactionQueue<T>(work: () => Promise<T>): Promise<T> {
     const previous = this.#compaction ?? Promise.resolve()
-    const run = previous.catch(() => {}).then(() => this.#writeSnapshot(seq, state))
-    const tracked = run.finally(() => {
-      if (this.#compaction === tracked) this.#compaction = undefined
-    })
+    const run = previous.catch(() => {}).then(work)
+    const tracked: Promise<void> = run
+      .then(
+        () => {},
+        () => {}
+      )
+      .finally(() => {
+        if (this.#compaction === tracked) this.#compaction = undefined
+      })
     this.#compaction = tracked
-    return tracked
+    return run
   }
 
   /** Resolves once no compaction is running. */
