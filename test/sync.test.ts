@@ -106,6 +106,30 @@ describe('nodes syncing over websockets', () => {
     expect(a.sync.nodes().get(c.replica.nodeId)).toMatchObject({ version: 'test', mode: 'active', address: 'ws://c' })
   })
 
+  it('drops the copy of a live update that arrives again through the third node of a mesh', async () => {
+    const a = await netNode({}, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
+    const b = await netNode()
+    const c = await netNode()
+    b.sync.setPeers('static', [a.url])
+    c.sync.setPeers('static', [a.url, b.url])
+    await waitFor('c to sync with both peers', () => c.sync.peers().length === 2 && c.sync.peers().every((peer) => peer.synced))
+    await waitFor('all three to hold the file', async () => (await snapshotDir(c.dir)).size === 1 && (await snapshotDir(b.dir)).size === 1)
+    const before = { b: { ...b.sync.stats }, c: { ...c.sync.stats } }
+
+    // One put is one update. b and c each get it from a, and again from each other.
+    await a.replica.put('App-2.json', app(2))
+    await waitFor('b and c to drop one copy each', () =>
+      b.sync.stats.duplicateUpdates - before.b.duplicateUpdates === 1 && c.sync.stats.duplicateUpdates - before.c.duplicateUpdates === 1
+    )
+    await waitFor('all three equal', async () => (await snapshotDir(b.dir)).size === 2 && (await sameDirs(a, b, c)))
+    expect(b.sync.stats.updatesIn - before.b.updatesIn).toBe(2)
+    expect(c.sync.stats.updatesIn - before.c.updatesIn).toBe(2)
+    // A different edit is not taken for a copy.
+    await a.replica.put('App-2.json', app(2, 'second'))
+    await waitFor('the second edit everywhere', async () => (await readFile(join(c.dir, 'App-2.json'), 'utf8')).includes('second'))
+    await waitFor('all three equal again', () => sameDirs(a, b, c))
+  })
+
   it('relays large updates along a line A-B-C, again after the first (what C holds is tracked)', async () => {
     const batch = (first: number, description: string): Promise<void[]> =>
       Promise.all(Array.from({ length: 150 }, (_, i) => a.replica.put(`App-${first + i}.json`, app(first + i, description.repeat(600)))))

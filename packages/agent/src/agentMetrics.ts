@@ -23,6 +23,7 @@ const NET_COUNTERS: ReadonlyArray<readonly [string, keyof NetStats, string]> = [
   ['regsync_bytes_in_total', 'bytesIn', 'Bytes received from peers.'],
   ['regsync_bytes_out_total', 'bytesOut', 'Bytes sent to peers.'],
   ['regsync_updates_in_total', 'updatesIn', 'Document updates received from peers.'],
+  ['regsync_duplicate_updates_total', 'duplicateUpdates', 'Live updates received again through another peer, dropped before decoding.'],
   ['regsync_connections_accepted_total', 'connectionsAccepted', 'Inbound peer links accepted.'],
   ['regsync_connections_unauthorized_total', 'connectionsUnauthorized', 'Inbound links refused for a missing or wrong secret.'],
   ['regsync_bad_frames_total', 'badFrames', 'Links closed because a frame or update did not decode.'],

@@ -194,6 +194,7 @@ describe('the listener', () => {
       'regsync_frames_out_total 0',
       'regsync_bytes_in_total 0',
       'regsync_bytes_out_total 0',
+      'regsync_duplicate_updates_total 0',
       'regsync_connections_unauthorized_total 0',
       'regsync_bad_frames_total 0',
       'regsync_oversize_frames_total 0'

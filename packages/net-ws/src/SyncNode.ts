@@ -6,7 +6,8 @@
  * Updates from a link go through the replica's queue, so they are persisted (and their files
  * written) before the replica emits them; the replica's `update` event is then relayed to every
  * other link. A line A-B-C therefore converges, and duplicate links between two nodes only cost
- * duplicate frames: applying an update twice is a no-op in Yjs.
+ * duplicate frames: applying an update twice is a no-op in Yjs, and a live update that arrives
+ * again byte for byte is dropped before it is decoded (see `RecentUpdates.ts`).
  *
  * Outbound links are our own small client rather than y-websocket's `WebsocketProvider`: the
  * provider applies updates straight to the document, before regsync could persist them or route
@@ -24,6 +25,7 @@ import { asOrigin, silentLogger } from '@regsync/core'
 import type { Logger, Replica, StoredState, TransactionOrigin } from '@regsync/core'
 import { isAuthorized } from './auth.js'
 import { readMessage, writeAwareness, writeStep1, writeStep2, writeUpdate } from './protocol.js'
+import { RecentUpdates } from './RecentUpdates.js'
 
 /** Options of a {@link SyncNode}. */
 export interface SyncNodeOptions {
@@ -72,6 +74,8 @@ export interface NetStats {
   bytesIn: number
   bytesOut: number
   updatesIn: number
+  /** Live updates that arrived again through another peer, dropped before decoding. */
+  duplicateUpdates: number
   connectionsAccepted: number
   /** Refused before the upgrade: wrong or missing secret. */
   connectionsUnauthorized: number
@@ -172,6 +176,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     bytesIn: 0,
     bytesOut: 0,
     updatesIn: 0,
+    duplicateUpdates: 0,
     connectionsAccepted: 0,
     connectionsUnauthorized: 0,
     badFrames: 0,
@@ -180,6 +185,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
   readonly awareness: awarenessProtocol.Awareness
 
   readonly #replica: Replica
+  readonly #recent = new RecentUpdates()
   readonly #cluster: string
   readonly #secret: string | undefined
   readonly #mode: 'active' | 'passive'
@@ -544,6 +550,10 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
       case 'step2':
       case 'update': {
         this.stats.updatesIn++
+        if (message.kind === 'update' && this.#recent.seen(message.update)) {
+          this.stats.duplicateUpdates++
+          return
+        }
         const origin: TransactionOrigin = { source: 'peer', peerId: link.id }
         if (message.kind === 'step2') this.#step2Payloads.add(message.update)
         this.#replica.applyUpdate(message.update, origin).then(
