@@ -67,6 +67,15 @@ describe('regsync agent (separate process)', () => {
     }
   })
 
+  it('follows the directory with the polling watcher under --poll (its chunk of the bundle loads on demand)', async () => {
+    const { dir, data } = await workspace()
+    const agent = track(await startAgent(dir, data, ['--poll']))
+    await writeFile(join(dir, 'App-3.json'), definition(3, 'three'))
+    await agent.waitForLog('updated App-3.json')
+    agent.child.kill('SIGTERM')
+    expect(await agent.exited).toBe(0)
+  })
+
   it('refuses a data dir locked by another agent with one clear line, and the first keeps working', async () => {
     const { dir, data } = await workspace()
     const first = track(await startAgent(dir, data))
