@@ -102,10 +102,19 @@ export function writeAwareness(update: Uint8Array): Uint8Array {
   return encoding.toUint8Array(encoder)
 }
 
+/**
+ * A sync frame, built in one buffer of its final size: a registry's step 2 is tens of MB, and an
+ * encoder would copy it twice (into its own growing buffer, then into the result).
+ */
 function frame(type: number, syncType: number, payload: Uint8Array): Uint8Array {
-  const encoder = encoding.createEncoder()
-  encoding.writeVarUint(encoder, type)
-  encoding.writeVarUint(encoder, syncType)
-  encoding.writeVarUint8Array(encoder, payload)
-  return encoding.toUint8Array(encoder)
+  const head = encoding.createEncoder()
+  encoding.writeVarUint(head, type)
+  encoding.writeVarUint(head, syncType)
+  encoding.writeVarUint(head, payload.byteLength)
+  const prefix = encoding.toUint8Array(head)
+  // Every byte is written below, so the buffer need not be zeroed first.
+  const out = Buffer.allocUnsafe(prefix.byteLength + payload.byteLength)
+  out.set(prefix, 0)
+  out.set(payload, prefix.byteLength)
+  return out
 }
