@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto'
 
 /**
- * The digests of the last updates a node received or sent, so that a copy of one that arrives again
+ * The digests of the last live updates a node received, so that a copy of one that arrives again
  * through another peer is dropped before it is decoded.
  *
  * Every node relays live updates as they arrived, byte for byte, so in a full mesh of N nodes each
