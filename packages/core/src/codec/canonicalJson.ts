@@ -85,6 +85,10 @@ function writePretty(value: Value, indent: string, out: string[]): void {
 
 /** The compact, canonical, injective text of a value: its stored form as a Yjs leaf (see the module comment). */
 export function encodeLeaf(value: Value): string {
+  // Scalars are most leaves (every field of every definition imported or materialized): no buffer.
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (value === null || typeof value === 'boolean') return String(value)
+  if (isNumberValue(value) && isJsonNumber(value.text)) return value.text
   const out: string[] = []
   writeLeaf(value, out)
   return out.join('')
