@@ -333,31 +333,6 @@ describe('a single replica over a directory', () => {
     expect(updates).toHaveLength(3)
   })
 
-  it('compacts its log once a burst has been quiet for a second, or at once when the log is four times too long', async () => {
-    const a = await node({ watch: false })
-    const big = (id: number, fill: string): string => APP.replace('100', String(id)).replace('first', fill.repeat(15_000))
-    // 20 puts of 15 KB, one round each: 300 KB, past the 256 KB threshold but not four times past it.
-    for (let id = 1; id <= 20; id++) await a.replica.put(`App-${id}.json`, big(id, 'x'))
-    await a.replica.settled()
-    expect((await a.replica.storedState()).snapshot).toBeUndefined()
-    const quietFrom = Date.now()
-    await waitFor('the quiet compaction', async () => (await a.replica.storedState()).snapshot !== undefined)
-    expect(Date.now() - quietFrom).toBeGreaterThanOrEqual(500)
-    expect((await a.replica.storedState()).updates).toHaveLength(0)
-
-    // Past four times the threshold (here, four times the 300 KB snapshot) within one burst, the
-    // round that crosses it compacts without waiting.
-    for (let id = 1; id <= 90; id++) await a.replica.put(`App-${id}.json`, big(id, 'y'))
-    await a.replica.settled()
-    const stored = await a.replica.storedState()
-    expect(stored.snapshot).toBeDefined()
-    expect(stored.updates.length).toBeLessThan(90)
-    const registry = new Y.Doc()
-    Y.applyUpdate(registry, stored.snapshot!)
-    for (const update of stored.updates) Y.applyUpdate(registry, update)
-    expect(registry.getMap('files').toJSON()).toEqual(a.replica.doc.getMap('files').toJSON())
-  })
-
   it('merges a write made from a stale copy against that copy, so a peer\'s newer field survives', async () => {
     const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
     const b = await node()

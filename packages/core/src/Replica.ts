@@ -135,14 +135,9 @@ const IO_CONCURRENCY = 32
 const COMPACT_UPDATES = 2000
 const COMPACT_BYTES = 256 * 1024
 /**
- * A log past its threshold is compacted once the queue has been quiet this long: encoding the state
- * takes the thread for tens of ms (55-63 ms per receiving node in a burst of 1,000 files), and
- * during a burst it would run several times over a growing document, in the middle of the burst.
- */
-const COMPACT_QUIET_MS = 1000
-/**
- * A log this many times past its threshold is compacted at the end of the round, quiet or not, so
- * that sustained load cannot grow it without bound (each update in it is read at a start).
+ * While more work is queued, compaction waits until the log is this many times past its threshold:
+ * encoding the state takes the thread for tens of ms (55 ms per receiving node in a burst of 1,000
+ * files), and in a burst it would run several times over a growing document.
  */
 const COMPACT_BUSY_SLACK = 4
 
@@ -242,8 +237,6 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    */
   readonly #written = new Map<string, FileStat>()
   #racyTimer: ReturnType<typeof setTimeout> | undefined
-  /** Compacts the update log once the queue has been quiet; see {@link COMPACT_QUIET_MS}. */
-  #compactTimer: ReturnType<typeof setTimeout> | undefined
 
   // Collected during a round.
   #roundUpdates: Array<{ update: Uint8Array; origin: TransactionOrigin | undefined }> = []
@@ -586,7 +579,6 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #shutdown(): Promise<void> {
     if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer)
     if (this.#racyTimer !== undefined) clearTimeout(this.#racyTimer)
-    if (this.#compactTimer !== undefined) clearTimeout(this.#compactTimer)
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
     this.#resolveIfIdle()
@@ -1019,42 +1011,19 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       'reconcile round'
     )
 
-    if (this.#store.shouldCompact(COMPACT_UPDATES * COMPACT_BUSY_SLACK, COMPACT_BYTES * COMPACT_BUSY_SLACK, COMPACT_BUSY_SLACK)) {
-      this.#compactNow()
-    } else if (this.#store.shouldCompact(COMPACT_UPDATES, COMPACT_BYTES)) {
-      this.#compactWhenQuiet()
+    const busy = this.#dirty.size > 0 || this.#remote.length > 0 || this.#operations.length > 0
+    const slack = busy ? COMPACT_BUSY_SLACK : 1
+    if (this.#store.shouldCompact(COMPACT_UPDATES * slack, COMPACT_BYTES * slack, slack)) {
+      // Encoded now, while the document holds exactly what is committed; written in the background,
+      // so that the queue does not wait for LevelDB (a compaction took 40-80 ms at 500 edits/s).
+      const compacting = performance.now()
+      const state = Y.encodeStateAsUpdate(this.#doc)
+      const encodeMs = round1(performance.now() - compacting)
+      this.#store.compact(state).then(
+        () => this.#log.debug({ bytes: state.byteLength, encodeMs, totalMs: round1(performance.now() - compacting) }, 'compacted the update log'),
+        (error: unknown) => this.#reportError('compacting the update log failed', error)
+      )
     }
-  }
-
-  /**
-   * Compacts {@link COMPACT_QUIET_MS} after the last round, if no round runs meanwhile (each round
-   * that ends with the log past its threshold starts the wait again). Not counted as pending work:
-   * `close()` compacts anyway.
-   */
-  #compactWhenQuiet(): void {
-    if (this.#compactTimer !== undefined) clearTimeout(this.#compactTimer)
-    this.#compactTimer = setTimeout(() => {
-      this.#compactTimer = undefined
-      // A round in flight or about to start compacts, or waits again, when it ends.
-      if (this.#status !== 'open' || this.#draining !== undefined || this.#hasWork()) return
-      if (this.#store.shouldCompact(COMPACT_UPDATES, COMPACT_BYTES)) this.#compactNow()
-    }, COMPACT_QUIET_MS)
-    this.#compactTimer.unref?.()
-  }
-
-  /**
-   * Encodes the state now, between rounds, while the document holds exactly what is committed; it is
-   * written in the background, so that the queue does not wait for LevelDB (a compaction took
-   * 40-80 ms at 500 edits/s).
-   */
-  #compactNow(): void {
-    const compacting = performance.now()
-    const state = Y.encodeStateAsUpdate(this.#doc)
-    const encodeMs = round1(performance.now() - compacting)
-    this.#store.compact(state).then(
-      () => this.#log.debug({ bytes: state.byteLength, encodeMs, totalMs: round1(performance.now() - compacting) }, 'compacted the update log'),
-      (error: unknown) => this.#reportError('compacting the update log failed', error)
-    )
   }
 
   /**
