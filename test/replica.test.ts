@@ -23,6 +23,21 @@ async function node(...args: Parameters<typeof startNode>): Promise<TestNode> {
   return created
 }
 
+/** A replica over a node's data and directory through `directory`, an adapter a test made for its case. */
+function replicaOver(
+  n: TestNode,
+  directory: NodeDirectoryAdapter,
+  options: { readonly watch?: boolean; readonly now?: () => number } = {}
+): Replica {
+  return new Replica({
+    storage: new LevelStorageAdapter({ path: n.data }),
+    directory,
+    ...(options.watch === true ? { watcher: new NativeWatcher({ path: n.dir }) } : {}),
+    ...(options.now === undefined ? {} : { now: options.now }),
+    rescanIntervalMs: 0
+  })
+}
+
 const APP = `{
   /* a comment that must survive */
   "@class" : "org.apereo.cas.services.CasRegisteredService",
@@ -420,12 +435,7 @@ describe('a single replica over a directory', () => {
         return files
       }
     }
-    n.replica = new Replica({
-      storage: new LevelStorageAdapter({ path: n.data }),
-      directory: new EditAfterListing({ path: n.dir }),
-      watcher: new NativeWatcher({ path: n.dir }),
-      rescanIntervalMs: 0
-    })
+    n.replica = replicaOver(n, new EditAfterListing({ path: n.dir }), { watch: true })
     await n.replica.open()
     expect(edits).toBe(1)
     expect(n.replica.get('App-100.json')).toBe(edited)
@@ -443,13 +453,7 @@ describe('a single replica over a directory', () => {
     })
     await n.replica.close()
     await rm(n.data, { recursive: true })
-    n.replica = new Replica({
-      storage: new LevelStorageAdapter({ path: n.data }),
-      directory: new NodeDirectoryAdapter({ path: n.dir }),
-      ...(watcher ? { watcher: new NativeWatcher({ path: n.dir }) } : {}),
-      rescanIntervalMs: 0,
-      now
-    })
+    n.replica = replicaOver(n, new NodeDirectoryAdapter({ path: n.dir }), { watch: watcher, now })
     await n.replica.open()
     return n
   }
@@ -505,7 +509,7 @@ describe('a single replica over a directory', () => {
       }
     }
     // Imported within a second of its mtime: the stat recorded then cannot vouch for it.
-    n.replica = new Replica({ storage: new LevelStorageAdapter({ path: n.data }), directory: new CountingDirectory({ path: n.dir }), rescanIntervalMs: 0 })
+    n.replica = replicaOver(n, new CountingDirectory({ path: n.dir }))
     await n.replica.open()
     expect(n.replica.list()).toEqual(['App-100.json'])
     await sleep(3000)
@@ -526,12 +530,7 @@ describe('a single replica over a directory', () => {
         return super.read(path)
       }
     }
-    n.replica = new Replica({
-      storage: new LevelStorageAdapter({ path: n.data }),
-      directory: new CountingDirectory({ path: n.dir }),
-      watcher: new NativeWatcher({ path: n.dir }),
-      rescanIntervalMs: 0
-    })
+    n.replica = replicaOver(n, new CountingDirectory({ path: n.dir }), { watch: true })
     await n.replica.open()
     return { n, reads }
   }
@@ -581,7 +580,7 @@ describe('a single replica over a directory', () => {
         return stat
       }
     }
-    a.replica = new Replica({ storage: new LevelStorageAdapter({ path: a.data }), directory: new CutAfterRename({ path: a.dir }), rescanIntervalMs: 0 })
+    a.replica = replicaOver(a, new CutAfterRename({ path: a.dir }))
     await a.replica.open()
     await b.replica.put('App-100.json', APP.replace('"first"', '"second"'))
     await syncOneWay(b.replica, a.replica, 'b')
@@ -609,7 +608,7 @@ describe('a single replica over a directory', () => {
         throw new Error('simulated: the node stopped before the removal')
       }
     }
-    a.replica = new Replica({ storage: new LevelStorageAdapter({ path: a.data }), directory: new StuckDirectory({ path: a.dir }), rescanIntervalMs: 0 })
+    a.replica = replicaOver(a, new StuckDirectory({ path: a.dir }))
     await a.replica.open()
     await b.replica.delete('App-100.json')
     await syncOneWay(b.replica, a.replica, 'b')
