@@ -8,6 +8,7 @@ import * as encoding from 'lib0/encoding'
 import * as decoding from 'lib0/decoding'
 import { snapshotDir, waitFor } from './helpers/fs.js'
 import { startNetNode } from './helpers/netNodes.js'
+import { FaultProxy } from './helpers/FaultProxy.js'
 import type { NetNode } from './helpers/netNodes.js'
 
 const SECRET = 'correct horse battery staple'
@@ -128,6 +129,42 @@ describe('nodes syncing over websockets', () => {
     await a.replica.put('App-2.json', app(2, 'second'))
     await waitFor('the second edit everywhere', async () => (await readFile(join(c.dir, 'App-2.json'), 'utf8')).includes('second'))
     await waitFor('all three equal again', () => sameDirs(a, b, c))
+  })
+
+  it('sends to a node that dials it and is dialed by it on the link where it is the server, whose frames are not masked', async () => {
+    const a = await netNode()
+    const b = await netNode()
+    // Each dials the other through its own proxy, which counts the bytes each way.
+    const aToB = new FaultProxy({ targetPort: b.port, name: 'a->b' })
+    const bToA = new FaultProxy({ targetPort: a.port, name: 'b->a' })
+    try {
+      await Promise.all([aToB.start(), bToA.start()])
+      a.sync.setPeers('static', [`ws://127.0.0.1:${aToB.port}`])
+      b.sync.setPeers('static', [`ws://127.0.0.1:${bToA.port}`])
+      const linked = (node: NetNode, other: NetNode): boolean => {
+        const peers = node.sync.peers().filter((peer) => peer.connected && peer.nodeId === other.replica.nodeId)
+        return peers.length === 2 && peers.every((peer) => peer.synced || peer.direction === 'inbound')
+      }
+      await waitFor('two links between a and b', () => linked(a, b) && linked(b, a))
+      const large = 'x'.repeat(100_000)
+
+      const before = { aToB: { ...aToB }, bToA: { ...bToA } }
+      await a.replica.put('App-1.json', app(1, large))
+      await waitFor('b to receive the file', async () => (await snapshotDir(b.dir)).has('App-1.json'))
+      // a is the server of the link b dialed: the update goes to b there.
+      expect(bToA.bytesToClient - before.bToA.bytesToClient).toBeGreaterThan(100_000)
+      expect(aToB.bytesToTarget - before.aToB.bytesToTarget).toBeLessThan(10_000)
+
+      const again = { aToB: { ...aToB }, bToA: { ...bToA } }
+      await b.replica.put('App-2.json', app(2, large))
+      await waitFor('a to receive the file', async () => (await snapshotDir(a.dir)).has('App-2.json'))
+      expect(aToB.bytesToClient - again.aToB.bytesToClient).toBeGreaterThan(100_000)
+      expect(bToA.bytesToTarget - again.bToA.bytesToTarget).toBeLessThan(10_000)
+      expect(await sameDirs(a, b)).toBe(true)
+    } finally {
+      await Promise.all([a.sync.close(), b.sync.close()])
+      await Promise.all([aToB.close(), bToA.close()])
+    }
   })
 
   it('relays large updates along a line A-B-C, again after the first (what C holds is tracked)', async () => {
