@@ -85,6 +85,27 @@ describe('bodyIs', () => {
     expect(bodyIs(stored, reordered)).toBe(false)
   })
 
+  it('counts only the live keys of a body whose keys were removed, and of a tag that was removed', () => {
+    const text = '{ "@class": "org.apereo.cas.services.CasRegisteredService", "name": "A", "id": 1, "nested": { "x": "y", "z": true } }'
+    const definition = parseDefinition('json', text) as ObjectValue
+    const stored = entryOf('A-1.json', definition, text)
+    const body = stored.get('body') as Y.Map<unknown>
+    body.delete('name')
+    ;(body.get('nested') as Y.Map<unknown>).delete('z')
+    const without = new Map(definition)
+    without.delete('name')
+    without.set('nested', new Map<string, Value>([['x', 'y']]))
+    expect(bodyIs(stored, without)).toBe(true)
+    expect(bodyIs(stored, definition)).toBe(false)
+    // A removed tag is no tag; the same body under a tag is not proven equal.
+    body.set('\u0000tag', 'org.example.Tag')
+    expect(bodyIs(stored, taggedValue('org.example.Tag', without))).toBe(true)
+    body.delete('\u0000tag')
+    expect(bodyIs(stored, without)).toBe(true)
+    expect(bodyIs(stored, taggedValue('org.example.Tag', without))).toBe(false)
+    expect(valuesEqual(readBody(stored), without)).toBe(true)
+  })
+
   it('reads a leaf that holds an object as that object, as readBody does', () => {
     const text = '{ "@class": "org.apereo.cas.services.CasRegisteredService", "name": "A", "id": 1 }'
     const definition = parseDefinition('json', text) as ObjectValue

@@ -38,10 +38,16 @@ export function filesOf(doc: Y.Doc): Y.Map<Y.Map<unknown>> {
 
 /** True when the path was in the registry and has been deleted: the tombstone is still visible. */
 export function isTombstone(files: Y.Map<Y.Map<unknown>>, path: string): boolean {
-  // `_map` keeps the last item written under each key; a deleted one is the tombstone. Internal API,
-  // so it is read in this one place.
-  const item = (files as unknown as { _map: Map<string, Y.Item> })._map.get(path)
+  const item = itemsOf(files).get(path)
   return item !== undefined && item.deleted
+}
+
+/**
+ * The last item written under each key of a map: a deleted one is a removed key (in the registry
+ * map, a tombstone). Yjs's internal API, so it is read only through this.
+ */
+function itemsOf<T>(map: Y.Map<T>): Map<string, Y.Item> {
+  return (map as unknown as { _map: Map<string, Y.Item> })._map
 }
 
 /** The live entry at `path`, if any. */
@@ -82,11 +88,20 @@ export function bodyIs(entry: Y.Map<unknown>, definition: Definition): boolean {
 
 function mapIs(map: Y.Map<unknown>, value: Value): boolean {
   const parts = objectParts(value)
-  if (parts === undefined || map.has(ROOT_KEY)) return false
-  const tag = map.get(TAG_KEY)
+  if (parts === undefined) return false
+  // The live keys, counted in one pass over the items: `Y.Map.size` builds an iterator per call.
+  let keys = 0
+  let tagged = false
+  for (const [key, item] of itemsOf(map)) {
+    if (item.deleted) continue
+    if (key === ROOT_KEY) return false
+    // readBody skips the tag key whatever it holds.
+    if (key === TAG_KEY) tagged = true
+    else keys++
+  }
+  if (keys !== parts.map.size) return false
+  const tag = tagged ? map.get(TAG_KEY) : undefined
   if ((typeof tag === 'string' ? tag : undefined) !== parts.tag) return false
-  // readBody skips the tag key whatever it holds.
-  if (map.size - (map.has(TAG_KEY) ? 1 : 0) !== parts.map.size) return false
   for (const [key, child] of parts.map) {
     const node = map.get(key)
     if (node instanceof Y.Map) {
