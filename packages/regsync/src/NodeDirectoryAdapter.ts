@@ -138,13 +138,9 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     // A file that must not exist yet has no mode to keep; if it does exist, the check before the
     // rename refuses the write anyway.
     if (expect !== null) {
-      try {
-        const existing = lstatSync(full)
-        if (existing.isSymbolicLink()) throw new RegsyncError(ErrorCodes.BAD_PATH, `${path} is a symbolic link; not writing through it`)
-        mode = existing.mode & 0o7777
-      } catch (error) {
-        if (!isCode(error, 'ENOENT')) throw error
-      }
+      const existing = lstatIfThere(full)
+      if (existing?.isSymbolicLink() === true) throw new RegsyncError(ErrorCodes.BAD_PATH, `${path} is a symbolic link; not writing through it`)
+      if (existing !== undefined) mode = existing.mode & 0o7777
     }
     const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode ?? 0o644)
     let written: FileStat
@@ -212,13 +208,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     let folder = this.location
     for (const segment of segments.slice(0, -1)) {
       folder = join(folder, segment)
-      try {
-        const stats = lstatSync(folder)
-        if (!stats.isDirectory()) return undefined
-      } catch (error) {
-        if (isCode(error, 'ENOENT') || isCode(error, 'ENOTDIR')) return undefined
-        throw error
-      }
+      if (lstatIfThere(folder)?.isDirectory() !== true) return undefined
     }
     return full
   }
@@ -228,13 +218,9 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     let folder = this.location
     for (const segment of segments.slice(0, -1)) {
       folder = join(folder, segment)
-      try {
-        const stats = lstatSync(folder)
-        if (!stats.isDirectory()) throw new RegsyncError(ErrorCodes.BAD_PATH, `${path}: ${folder} is not a folder (links are not followed)`)
-      } catch (error) {
-        if (!isCode(error, 'ENOENT')) throw error
-        mkdirSync(folder)
-      }
+      const stats = lstatIfThere(folder)
+      if (stats === undefined) mkdirSync(folder)
+      else if (!stats.isDirectory()) throw new RegsyncError(ErrorCodes.BAD_PATH, `${path}: ${folder} is not a folder (links are not followed)`)
     }
   }
 }
