@@ -1,4 +1,4 @@
-import { readFile, writeFile, rm, open as openFile, copyFile } from 'node:fs/promises'
+import { readFile, writeFile, rm, mkdir, open as openFile, copyFile } from 'node:fs/promises'
 import { closeSync, futimesSync, openSync, statSync, utimesSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -385,11 +385,13 @@ describe('a single replica over a directory', () => {
     await n.replica.put('App-100.json', APP)
     expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toBe(APP)
     expect(n.replica.list()).toEqual(['App-100.json'])
+    expect(n.replica.size).toBe(1)
     await expect(n.replica.put('../evil.json', APP)).rejects.toMatchObject({ code: 'REGSYNC_BAD_PATH' })
     await expect(n.replica.put('Bad-1.json', '{ "a": ')).rejects.toMatchObject({ code: 'REGSYNC_PARSE' })
     expect(await n.replica.delete('App-100.json')).toBe(true)
     expect(await n.replica.delete('App-100.json')).toBe(false)
     expect((await snapshotDir(n.dir)).size).toBe(0)
+    expect(n.replica.size).toBe(0)
     expect(changes).toEqual(['put App-100.json', 'delete App-100.json'])
   })
 
@@ -440,6 +442,49 @@ describe('a single replica over a directory', () => {
     expect(edits).toBe(1)
     expect(n.replica.get('App-100.json')).toBe(edited)
     expect(n.replica.get('App-101.json')).toBe(APP.replace('100', '101'))
+  })
+
+  it('takes a folder removed while the start loads the document as removed, though the listing still had it', async () => {
+    const n = await node({}, async (dir) => {
+      await mkdir(join(dir, 'team'))
+      await writeFile(join(dir, 'App-100.json'), APP)
+      await writeFile(join(dir, 'team', 'App-101.json'), APP.replace('100', '101'))
+      const minuteAgo = Date.now() / 1000 - 60
+      for (const name of ['App-100.json', 'team/App-101.json']) utimesSync(join(dir, name), minuteAgo, minuteAgo)
+    })
+    await n.replica.close()
+    // The start lists the directory while the document loads. A folder removed after the listing
+    // is reported as a folder, whose files cannot be named: the listing must not be trusted.
+    let lists = 0
+    class RemoveAfterListing extends NodeDirectoryAdapter {
+      override async list(options?: ListOptions): Promise<FileInfo[]> {
+        const files = await super.list(options)
+        if (options?.stats === true && lists++ === 0) {
+          expect(files.map((file) => file.path).sort()).toEqual(['App-100.json', 'team/App-101.json'])
+          await rm(join(n.dir, 'team'), { recursive: true })
+          await sleep(100)
+        }
+        return files
+      }
+    }
+    n.replica = replicaOver(n, new RemoveAfterListing({ path: n.dir }), { watch: true })
+    await n.replica.open()
+    expect(lists).toBe(2)
+    expect(n.replica.list()).toEqual(['App-100.json'])
+  })
+
+  it('journals the bytes of a file that a peer deletes first thing after a restart', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    await b.replica.delete('App-100.json')
+    await a.reopen()
+    // The base texts are read from the stored document after the start: the delete must find them.
+    const update = Y.encodeStateAsUpdate(b.replica.doc, Y.encodeStateVector(a.replica.doc))
+    await a.replica.applyUpdate(update, { source: 'peer', peerId: 'b' })
+    expect((await snapshotDir(a.dir)).size).toBe(0)
+    const deleted = (await a.replica.journal()).find((entry) => entry.kind === 'delete' && entry.path === 'App-100.json')
+    expect(deleted?.bytes).toBe(APP)
   })
 
   /**

@@ -43,7 +43,7 @@ export function createAgentMetrics({ replica, syncNode, info, ready }: AgentMetr
       }
     })
   }
-  gauge('regsync_files', 'Definitions in the replicated directory.', () => replica.list().length)
+  gauge('regsync_files', 'Definitions in the replicated directory.', () => replica.size)
   gauge('regsync_problems', 'Files on disk that are not replicated (parse errors, too large, bad names).', () => replica.problems().length)
   gauge('regsync_journal_entries', 'Entries in the conflict journal.', () => replica.journalSize())
   gauge('regsync_peers_connected', 'Peer links (outbound and inbound) that are open.', () => syncNode.peers().filter((peer) => peer.connected).length)

@@ -122,7 +122,7 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
         replica.allowImport().then(
           () => {
             pending = undefined
-            log.info({ dir: config.dir, files: replica.list().length }, `imported ${config.dir} after the first sync`)
+            log.info({ dir: config.dir, files: replica.size }, `imported ${config.dir} after the first sync`)
           },
           (error: unknown) => {
             if (stopping) return
@@ -188,7 +188,7 @@ export async function runAgent(config: AgentConfig, log: PinoLogger): Promise<nu
           listen: server.address,
           advertise: server.advertise,
           nodeId: replica.nodeId,
-          files: replica.list().length,
+          files: replica.size,
           problems: replica.problems().length,
           peers: config.peers.length
         },

@@ -115,7 +115,7 @@ export async function buildStatusReport({ replica, syncNode, info, notReady, dns
         cluster: node.cluster ?? null
       }))
       .sort((a, b) => (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0)),
-    files: replica.list().length,
+    files: replica.size,
     problems: replica.problems().map((problem) => ({ ...problem, since: iso(problem.since) ?? '' })),
     journal: await replica.journalSize(),
     lastError,

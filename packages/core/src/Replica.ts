@@ -131,6 +131,8 @@ const PARSE_RETRY_MS = [5, 25, 100, 300] as const
 const MAX_ROUND_PATHS = 500
 /** Reads in flight during a scan. */
 const IO_CONCURRENCY = 32
+/** How long after the start the base texts are read from the document, unless a round needs them sooner. */
+const TEXT_CACHE_DELAY_MS = 1000
 /** Compact the update log after this many updates or bytes. */
 const COMPACT_UPDATES = 2000
 const COMPACT_BYTES = 256 * 1024
@@ -206,6 +208,11 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   readonly #index = new Map<string, IndexRecord>()
   /** The text whose hash is the path's base, when known: the base of a three-way merge. */
   readonly #texts = new Map<string, string>()
+  /** Whether {@link #texts} holds the base texts the stored document had. */
+  #textsFilled = false
+  #fillTimer: ReturnType<typeof setTimeout> | undefined
+  /** A listing of the directory taken while the document loaded, for the first full scan. */
+  #listing: Promise<FileInfo[]> | undefined
   /** Bases each path had in the last minutes, to tell a write from a stale copy. */
   readonly #history: BaseHistory
   /**
@@ -319,13 +326,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     if (this.#status !== 'new') throw new RegsyncError(ErrorCodes.NOT_OPEN, `cannot open a replica that is ${this.#status}`)
     this.#status = 'opening'
     try {
-      await this.#load()
-      this.#fillTextCache()
-      this.#doc.on('update', this.#onUpdate)
-      filesOf(this.#doc).observeDeep(this.#onFilesChanged)
-      this.#status = 'open'
-      // The watcher starts before the rescan lists the directory, so that a file changed after its
-      // stat was taken is reported.
+      // The watcher starts before the directory is listed, so that a file changed after its stat
+      // was taken is reported. What it reports while the document loads waits for the first round.
       if (this.#watcher !== undefined) {
         await this.#watcher.start({
           onPath: (path) => this.#onWatcherPath(path),
@@ -333,9 +335,20 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           onError: (error) => this.#reportError('watcher failed', error)
         })
       }
+      // The directory is listed while LevelDB reads the stored state, which leaves this thread idle
+      // (about 45 ms of a cold start of 10,000 definitions); the first full scan uses the listing.
+      const loading = this.#load()
+      const listing = this.#directory.list({ stats: true })
+      listing.catch(() => {}) // reported by the scan that uses it
+      this.#listing = listing
+      await loading
+      this.#doc.on('update', this.#onUpdate)
+      filesOf(this.#doc).observeDeep(this.#onFilesChanged)
+      this.#status = 'open'
       if (this.#importAllowed) {
         await this.rescan()
       } else {
+        this.#listing = undefined
         this.#log.info({ dir: this.#directory.location }, 'fresh data directory: the directory is imported after the first sync with a peer')
         // Files the document changed while the node was down are still written.
         for (const path of this.#docDirty) this.#dirty.add(path)
@@ -348,10 +361,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         }, this.#rescanIntervalMs)
         this.#rescanTimer.unref?.()
       }
-      this.#log.info(
-        { dir: this.#directory.location, nodeId: this.#nodeId, files: this.list().length },
-        'replica open'
-      )
+      this.#log.info({ dir: this.#directory.location, nodeId: this.#nodeId, files: this.size }, 'replica open')
+      // Off the path to ready (37 ms for 10,000 definitions): the base texts are read from the
+      // document a moment after the start, or by the first round that could change it if sooner.
+      this.#fillTimer = setTimeout(() => {
+        if (this.#status === 'open') this.#fillTextCache()
+      }, TEXT_CACHE_DELAY_MS)
+      this.#fillTimer.unref?.()
     } catch (error) {
       this.#status = 'closing'
       await this.#shutdown()
@@ -416,6 +432,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   storedState(): Promise<StoredState> {
     this.#assertOpen()
     return this.#store.readState()
+  }
+
+  /** How many live paths there are: `list().length`, without building and sorting the list. */
+  get size(): number {
+    let count = 0
+    for (const [path, entry] of filesOf(this.#doc).entries()) {
+      if (entry instanceof Y.Map && pathProblem(path) === undefined) count++
+    }
+    return count
   }
 
   /** Live paths, sorted. */
@@ -579,6 +604,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #shutdown(): Promise<void> {
     if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer)
     if (this.#racyTimer !== undefined) clearTimeout(this.#racyTimer)
+    if (this.#fillTimer !== undefined) clearTimeout(this.#fillTimer)
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
     this.#resolveIfIdle()
@@ -612,14 +638,21 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     if (this.#status !== 'open') throw new RegsyncError(ErrorCodes.NOT_OPEN, `replica is ${this.#status}`)
   }
 
+  /**
+   * Reads the base texts from the document: each entry's text whose hash is the recorded base. Runs
+   * once, before anything can change the document: a text that changed since is not a base, and
+   * the check by hash leaves it out in any case.
+   */
   #fillTextCache(): void {
+    if (this.#textsFilled) return
+    this.#textsFilled = true
     const files = filesOf(this.#doc)
     for (const [path, record] of this.#index) {
       if (record.base === undefined || this.#docDirty.has(path)) continue
       const entry = entryAt(files, path)
       if (entry === undefined) continue
       const text = entry.get('text')
-      if (text instanceof Y.Text) {
+      if (text instanceof Y.Text && !this.#texts.has(path)) {
         const value = text.toString()
         if (hashText(value) === record.base) this.#texts.set(path, value)
       }
@@ -629,7 +662,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   // ---- events in -----------------------------------------------------------------------------
 
   #onWatcherPath(path: string): void {
-    if (this.#status !== 'open' || pathProblem(path) !== undefined) return
+    if (pathProblem(path) !== undefined) return
+    if (this.#status === 'opening') {
+      // Looked at by the first round, once the document is loaded.
+      this.#dirty.add(path)
+      return
+    }
+    if (this.#status !== 'open') return
     this.#log.debug({ path }, 'watcher reported a change')
     this.#dirty.add(path)
     this.#schedule()
@@ -637,6 +676,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   #onWatcherTree(folder: string): void {
+    // While the document loads, the paths under the folder are not known yet: the first full scan
+    // lists the directory again instead of trusting the listing taken before the report.
+    if (this.#status === 'opening') this.#listing = undefined
     if (this.#status !== 'open') return
     this.#log.debug({ folder }, 'watcher reported a folder change')
     const prefix = folder === '' ? '' : `${folder}/`
@@ -761,7 +803,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   #schedule(): void {
-    if (this.#draining !== undefined || !this.#hasWork()) return
+    // Nothing runs before the document is loaded; `open()` starts the first round.
+    if (this.#status === 'opening' || this.#draining !== undefined || !this.#hasWork()) return
     this.#draining = this.#drain().finally(() => {
       this.#draining = undefined
       if (this.#hasWork() && this.#status !== 'closed') this.#schedule()
@@ -818,6 +861,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#roundChanges = []
 
     // 1. Peer updates and API operations.
+    if (remote.length > 0 || operations.length > 0) this.#fillTextCache()
     for (const item of remote) {
       try {
         this.#applyRemote(item.update, item.origin)
@@ -846,6 +890,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       paths.push(path)
     }
     for (const path of paths) this.#dirty.delete(path)
+    if (paths.length > 0) this.#fillTextCache()
     const plans = (await mapLimit(paths, IO_CONCURRENCY, (path) => this.#plan(path))).filter(
       (plan): plan is PathPlan => plan !== undefined
     )
@@ -1067,8 +1112,10 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    */
   async #markEverything(): Promise<void> {
     let listing: FileInfo[]
+    const prefetched = this.#listing
+    this.#listing = undefined
     try {
-      listing = await this.#directory.list({ stats: true })
+      listing = await (prefetched ?? this.#directory.list({ stats: true }))
     } catch (error) {
       this.#reportError(`cannot read the services directory ${this.#directory.location}`, error)
       // Without a listing, a missing file cannot be told from an unreadable one: change nothing.
