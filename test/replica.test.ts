@@ -348,6 +348,45 @@ describe('a single replica over a directory', () => {
     expect(updates).toHaveLength(3)
   })
 
+  it('does not let reports of its own writes take the place of the next files of a burst in a round', async () => {
+    const a = await node({ watch: false })
+    const updates: Uint8Array[] = []
+    a.replica.on('update', (update) => updates.push(update))
+    for (let id = 1; id <= 1000; id++) await writeFile(join(a.dir, `App-${id}.json`), APP.replace('100', String(id)))
+    await a.replica.rescan()
+    expect(updates).toHaveLength(2)
+
+    // A watcher of the test's own, so that its reports arrive exactly when the test says.
+    let report: (path: string) => void = () => {}
+    const watcher = {
+      async start(handlers: { onPath: (path: string) => void }) {
+        report = handlers.onPath
+      },
+      async close() {}
+    }
+    const b = await node({ watch: false })
+    await b.replica.close()
+    const logger = new CapturingLogger()
+    b.replica = new Replica({
+      storage: new LevelStorageAdapter({ path: b.data }),
+      directory: new NodeDirectoryAdapter({ path: b.dir }),
+      watcher,
+      logger,
+      rescanIntervalMs: 0
+    })
+    await b.replica.open()
+    await b.replica.applyUpdate(updates[0]!, { source: 'peer', peerId: 'a' })
+    const first = b.replica.list()
+    expect(first).toHaveLength(500)
+    // The reports of the 500 writes come in just before the next 500 files: one round writes them all.
+    logger.lines.length = 0
+    for (const path of first) report(path)
+    await b.replica.applyUpdate(updates[1]!, { source: 'peer', peerId: 'a' })
+    const rounds = logger.lines.filter((line) => line.message === 'reconcile round').map((line) => line.fields as { writes: number })
+    expect(rounds[0]?.writes).toBe(500)
+    expect(b.replica.list()).toHaveLength(1000)
+  })
+
   it('merges a write made from a stale copy against that copy, so a peer\'s newer field survives', async () => {
     const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
     const b = await node()

@@ -884,10 +884,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
     // A burst of files goes out in rounds of a bounded size, so that peers receive and write the
     // first files while this node still reads the rest; the remainder waits for the next round.
+    // The watcher's reports of this node's own writes are not counted: they cost a stat each, and
+    // in a burst received from a peer they would otherwise fill a round ahead of the next writes.
     const paths: string[] = []
+    let counted = 0
     for (const path of this.#dirty) {
-      if (paths.length === MAX_ROUND_PATHS) break
+      if (counted === MAX_ROUND_PATHS) break
       paths.push(path)
+      if (!this.#written.has(path) || this.#docDirty.has(path)) counted++
     }
     for (const path of paths) this.#dirty.delete(path)
     if (paths.length > 0) this.#fillTextCache()
