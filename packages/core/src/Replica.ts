@@ -42,7 +42,7 @@ import { mapLimit } from './mapLimit.js'
 import { asOrigin, describeOrigin } from './origin.js'
 import type { TransactionOrigin } from './origin.js'
 import { pathProblem, toRelativePath } from './paths.js'
-import type { DirectoryAdapter, FileInfo, FileStat } from './ports/DirectoryAdapter.js'
+import type { DirectoryAdapter, FileInfo, FileStat, WriteResult } from './ports/DirectoryAdapter.js'
 import { sameStat } from './ports/DirectoryAdapter.js'
 import type { Logger } from './ports/Logger.js'
 import { silentLogger } from './ports/Logger.js'
@@ -1037,7 +1037,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       else this.#index.set(path, record)
       finalIndex.set(path, record)
     }
-    await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, setFinal))
+    if (writes.length > 1 && this.#directory.writeMany !== undefined) await this.#writeMany(writes, setFinal)
+    else await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, setFinal))
     await mapLimit(removals, IO_CONCURRENCY, (removal) => this.#remove(removal, setFinal))
     if (finalIndex.size > 0) await this.#store.commit({ index: finalIndex })
     // Every path written or removed this round was planned in it: `paths` covers them.
@@ -1338,24 +1339,46 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   async #write(write: Write, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
-    const { path, text, hash } = write
     try {
       // The file must still be what was read; checked again by the adapter just before the rename.
-      const stat = await this.#directory.write(path, encodeText(text), write.expect ?? null)
-      if (stat === undefined) {
-        // A local edit landed since the path was read: merge it next round.
-        this.#dirty.add(path)
-        return
-      }
-      setFinal(path, { base: hash, stat, seenAt: this.#now() })
-      this.#written.set(path, stat)
-      this.#setBaseText(path, text)
-      this.#docDirty.delete(path)
-      this.#roundChanges.push({ path, kind: 'put', from: write.from })
-      this.#log.debug({ path, from: write.from }, `wrote ${path}`)
+      this.#afterWrite(write, await this.#directory.write(write.path, encodeText(write.text), write.expect ?? null), setFinal)
     } catch (error) {
-      this.#reportError(`cannot write ${path}`, error)
+      this.#reportError(`cannot write ${write.path}`, error)
     }
+  }
+
+  /** The writes of a round through the adapter's {@link DirectoryAdapter.writeMany}. */
+  async #writeMany(writes: Write[], setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
+    const requests = writes.map((write) => ({ path: write.path, bytes: encodeText(write.text), expect: write.expect ?? null }))
+    let results: WriteResult[]
+    try {
+      results = await this.#directory.writeMany!(requests)
+    } catch (error) {
+      for (const write of writes) this.#reportError(`cannot write ${write.path}`, error)
+      return
+    }
+    writes.forEach((write, i) => {
+      const result = results[i]
+      if (result === undefined) this.#reportError(`cannot write ${write.path}`, new Error('the directory adapter gave no result for it'))
+      else if (result.error !== undefined) this.#reportError(`cannot write ${write.path}`, result.error)
+      else this.#afterWrite(write, result.stat, setFinal)
+    })
+  }
+
+  /** What follows one write: `stat` is the file's new stat, or `undefined` if the precondition failed. */
+  #afterWrite(write: Write, stat: FileStat | undefined, setFinal: (path: string, record: IndexRecord | undefined) => void): void {
+    const { path, text, hash } = write
+    if (stat === undefined) {
+      // A local edit landed since the path was read: merge it next round.
+      this.#dirty.add(path)
+      return
+    }
+    setFinal(path, { base: hash, stat, seenAt: this.#now() })
+    this.#written.set(path, stat)
+    this.#setBaseText(path, text)
+    this.#docDirty.delete(path)
+    this.#roundChanges.push({ path, kind: 'put', from: write.from })
+    this.#log.debug({ path, from: write.from }, `wrote ${path}`)
   }
 
   async #remove(removal: Removal, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {

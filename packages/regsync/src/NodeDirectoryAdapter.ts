@@ -18,7 +18,8 @@ import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import { ErrorCodes, RegsyncError, formatOf, pathProblem } from '@regsync/core'
-import type { DirectoryAdapter, FileInfo, FileStat, ListOptions } from '@regsync/core'
+import type { DirectoryAdapter, FileInfo, FileStat, ListOptions, WriteRequest, WriteResult } from '@regsync/core'
+import { FsyncThread } from './FsyncThread.js'
 
 const fdatasync = promisify(fdatasyncCallback)
 /** Files stat'ed between two yields to the event loop while listing with stats. */
@@ -26,6 +27,15 @@ const STAT_BATCH = 2000
 /** Temp names: random per process, then a counter (a random name per file cost 11 µs of entropy). */
 const TEMP_PREFIX = randomBytes(4).toString('hex')
 let tempCounter = 0
+/** Files a {@link NodeDirectoryAdapter.writeMany} hands over to be synced at once (two such chunks are open at a time). */
+const SYNC_CHUNK = 32
+
+/** A temp file written and still open. */
+interface TempFile {
+  readonly full: string
+  readonly temp: string
+  readonly fd: number
+}
 
 /** Options of a {@link NodeDirectoryAdapter}. */
 export interface NodeDirectoryAdapterOptions {
@@ -43,7 +53,8 @@ export interface NodeDirectoryAdapterOptions {
  * File system calls are synchronous but one: definitions are small local files, and a synchronous
  * `lstat` or read costs a seventh of its promise form, which waits for a thread-pool round trip
  * (measured here: 10,000 files read in 100 ms against 730 ms). The `fdatasync` of a write waits on the
- * disk, so it alone runs in the thread pool, where concurrent writes share journal commits.
+ * disk, so it alone runs in the thread pool, where concurrent writes share journal commits; the
+ * `fdatasync`s of a {@link writeMany} are handed to the pool from a worker thread, all at once.
  */
 export class NodeDirectoryAdapter implements DirectoryAdapter {
   readonly location: string
@@ -129,6 +140,74 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
   }
 
   async write(path: string, bytes: Uint8Array, expect?: FileStat | null): Promise<FileStat | undefined> {
+    const temp = this.#writeTemp(path, bytes, expect)
+    if (this.#fsync) {
+      try {
+        await fdatasync(temp.fd)
+      } catch (error) {
+        this.#discard(temp)
+        throw error
+      }
+    }
+    return this.#land(temp, expect)
+  }
+
+  /**
+   * Writes several files as {@link write} does each, with one hand-over of all their `fdatasync`s to
+   * a worker thread (see {@link FsyncThread}) instead of one thread-pool request per file.
+   */
+  async writeMany(writes: readonly WriteRequest[]): Promise<WriteResult[]> {
+    const results: WriteResult[] = new Array(writes.length)
+    // In chunks, one chunk's data syncing while this thread writes the next one's temp files.
+    let syncing: { start: number; temps: Array<TempFile | undefined>; synced: Promise<Array<Error | undefined>> } | undefined
+    for (let start = 0; start < writes.length || syncing !== undefined; start += SYNC_CHUNK) {
+      let next: typeof syncing
+      if (start < writes.length) {
+        const temps: Array<TempFile | undefined> = []
+        for (let i = start; i < Math.min(start + SYNC_CHUNK, writes.length); i++) {
+          const { path, bytes, expect } = writes[i]!
+          try {
+            temps.push(this.#writeTemp(path, bytes, expect))
+          } catch (error) {
+            temps.push(undefined)
+            results[i] = { error }
+          }
+        }
+        const fds = temps.flatMap((temp) => (temp === undefined ? [] : [temp.fd]))
+        next = { start, temps, synced: this.#fsync ? FsyncThread.shared().syncAll(fds) : Promise.resolve([]) }
+      }
+      if (syncing !== undefined) this.#landChunk(syncing.start, syncing.temps, await syncing.synced, writes, results)
+      syncing = next
+    }
+    return results
+  }
+
+  #landChunk(
+    start: number,
+    temps: Array<TempFile | undefined>,
+    synced: Array<Error | undefined>,
+    writes: readonly WriteRequest[],
+    results: WriteResult[]
+  ): void {
+    let k = 0
+    temps.forEach((temp, j) => {
+      if (temp === undefined) return
+      const error = synced[k++]
+      if (error !== undefined) {
+        this.#discard(temp)
+        results[start + j] = { error }
+        return
+      }
+      try {
+        results[start + j] = { stat: this.#land(temp, writes[start + j]!.expect) }
+      } catch (error) {
+        results[start + j] = { error }
+      }
+    })
+  }
+
+  /** Step one of a write: the bytes in an open, dot-prefixed temp file beside the target. */
+  #writeTemp(path: string, bytes: Uint8Array, expect: FileStat | null | undefined): TempFile {
     const full = this.#join(path)
     this.#ensureParents(path)
     const folder = dirname(full)
@@ -143,35 +222,50 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       if (existing !== undefined) mode = existing.mode & 0o7777
     }
     const fd = openSync(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, mode ?? 0o644)
-    let written: FileStat
     try {
       writeAll(fd, bytes)
       if (mode !== undefined) fchmodSync(fd, mode)
-      // fdatasync: the bytes and the size, which is what a reader after a crash needs; not the
-      // times. The only step that waits on the disk, so the only one off this thread.
-      if (this.#fsync) await fdatasync(fd)
+    } catch (error) {
+      this.#discard({ full, temp, fd })
+      throw error
+    }
+    return { full, temp, fd }
+  }
+
+  /**
+   * Step two, once the data is synced (fdatasync: the bytes and the size, which is what a reader
+   * after a crash needs; not the times): the stat, then the check and the rename. Returns the new
+   * stat, or `undefined` if `expect` no longer holds.
+   */
+  #land(temp: TempFile, expect: FileStat | null | undefined): FileStat | undefined {
+    let written: FileStat
+    try {
       // The stat of these bytes, taken before the rename (which keeps inode, size and mtime): after
       // it, another writer may already have replaced the file, and its stat must not pass for ours.
-      written = toFileStat(fstatSync(fd))
+      written = toFileStat(fstatSync(temp.fd))
     } catch (error) {
-      unlinkQuietly(temp)
+      this.#discard(temp)
       throw error
-    } finally {
-      closeQuietly(fd)
     }
+    closeQuietly(temp.fd)
     // The check and the rename run back to back on this thread: an asynchronous rename would wait
     // for a thread-pool slot, and a local edit landing in that gap would be overwritten unseen.
     try {
-      if (expect !== undefined && !this.#still(full, expect)) {
-        unlinkQuietly(temp)
+      if (expect !== undefined && !this.#still(temp.full, expect)) {
+        unlinkQuietly(temp.temp)
         return undefined
       }
-      renameSync(temp, full)
+      renameSync(temp.temp, temp.full)
     } catch (error) {
-      unlinkQuietly(temp)
+      unlinkQuietly(temp.temp)
       throw error
     }
     return written
+  }
+
+  #discard(temp: TempFile): void {
+    closeQuietly(temp.fd)
+    unlinkQuietly(temp.temp)
   }
 
   async remove(path: string, expect?: FileStat): Promise<boolean> {

@@ -24,10 +24,31 @@ export interface DirectoryAdapter {
    */
   write(path: string, bytes: Uint8Array, expect?: FileStat | null): Promise<FileStat | undefined>
   /**
+   * Optional: several {@link write}s, each with the same guarantees, for an adapter that can do them
+   * together more cheaply. One result per request, in order; one failing does not stop the others.
+   */
+  writeMany?(writes: readonly WriteRequest[]): Promise<WriteResult[]>
+  /**
    * Removes a file; a missing file is not an error. With `expect`, the file is removed only if it
    * still has that stat; the result says whether the precondition held.
    */
   remove(path: string, expect?: FileStat): Promise<boolean>
+}
+
+/** One write of {@link DirectoryAdapter.writeMany}: the arguments of a {@link DirectoryAdapter.write}. */
+export interface WriteRequest {
+  readonly path: string
+  readonly bytes: Uint8Array
+  readonly expect?: FileStat | null
+}
+
+/**
+ * How one write of {@link DirectoryAdapter.writeMany} went: the new stat; neither field when
+ * `expect` no longer held and nothing was written; or the error.
+ */
+export interface WriteResult {
+  readonly stat?: FileStat
+  readonly error?: unknown
 }
 
 /** What the engine compares to tell whether a file may have changed without reading it. */

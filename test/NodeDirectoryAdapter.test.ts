@@ -1,0 +1,112 @@
+import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { NodeDirectoryAdapter } from 'regsync'
+import type { FileStat, WriteRequest, WriteResult } from '@regsync/core'
+import { removeDir, tempDir as makeTempDir } from './helpers/fs.js'
+
+const dirs: string[] = []
+afterEach(async () => {
+  await Promise.all(dirs.splice(0).map(removeDir))
+})
+
+async function tempDir(): Promise<string> {
+  const dir = await makeTempDir()
+  dirs.push(dir)
+  return dir
+}
+
+const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
+
+/** `write` called once per request, or `writeMany` with all of them: the same results are expected of both. */
+const ways: Array<[string, (adapter: NodeDirectoryAdapter, writes: WriteRequest[]) => Promise<WriteResult[]>]> = [
+  [
+    'write',
+    (adapter, writes) =>
+      Promise.all(
+        writes.map((write) =>
+          adapter.write(write.path, write.bytes, write.expect).then(
+            (stat) => (stat === undefined ? {} : { stat }),
+            (error: unknown) => ({ error })
+          )
+        )
+      )
+  ],
+  ['writeMany', (adapter, writes) => adapter.writeMany(writes)]
+]
+
+async function statOf(path: string): Promise<FileStat> {
+  const stats = await lstat(path)
+  return { size: stats.size, mtimeMs: stats.mtimeMs, ino: stats.ino }
+}
+
+describe.each(ways)('NodeDirectoryAdapter.%s', (_name, writeAll) => {
+  it('writes every file in place, in folders it creates, and returns each new stat', async () => {
+    const dir = await tempDir()
+    const adapter = new NodeDirectoryAdapter({ path: dir })
+    // More than two of writeMany's chunks, so that one chunk syncs while the next is written.
+    const writes = Array.from({ length: 100 }, (_, i) => ({ path: i % 2 === 0 ? `App-${i}.json` : `team/App-${i}.json`, bytes: bytes(`{ "id": ${i} }\n`), expect: null }))
+    const results = await writeAll(adapter, writes)
+    for (const [i, write] of writes.entries()) {
+      expect(await readFile(join(dir, write.path), 'utf8')).toBe(`{ "id": ${i} }\n`)
+      expect(results[i]).toEqual({ stat: await statOf(join(dir, write.path)) })
+    }
+    // No temp file is left behind.
+    const names = [...(await readdir(dir)), ...(await readdir(join(dir, 'team')))]
+    expect(names.filter((name) => name.startsWith('.'))).toEqual([])
+  })
+
+  it('writes nothing where the file is no longer what the caller expected, and says so', async () => {
+    const dir = await tempDir()
+    const adapter = new NodeDirectoryAdapter({ path: dir })
+    await writeFile(join(dir, 'Edited-1.json'), 'edited locally')
+    await writeFile(join(dir, 'Known-2.json'), 'as read')
+    const known = await statOf(join(dir, 'Known-2.json'))
+    await writeFile(join(dir, 'Moved-3.json'), 'as read, then edited')
+    const moved = { ...(await statOf(join(dir, 'Moved-3.json'))), size: 1 }
+    const results = await writeAll(adapter, [
+      // Expected to be absent, but a local edit created it.
+      { path: 'Edited-1.json', bytes: bytes('from the cluster'), expect: null },
+      { path: 'Known-2.json', bytes: bytes('from the cluster'), expect: known },
+      { path: 'Moved-3.json', bytes: bytes('from the cluster'), expect: moved }
+    ])
+    expect(results[0]).toEqual({})
+    expect(results[1]?.stat?.size).toBe('from the cluster'.length)
+    expect(results[2]).toEqual({})
+    expect(await readFile(join(dir, 'Edited-1.json'), 'utf8')).toBe('edited locally')
+    expect(await readFile(join(dir, 'Known-2.json'), 'utf8')).toBe('from the cluster')
+    expect(await readFile(join(dir, 'Moved-3.json'), 'utf8')).toBe('as read, then edited')
+    expect((await readdir(dir)).filter((name) => name.startsWith('.'))).toEqual([])
+  })
+
+  it('refuses to write through a symbolic link or under a file, and still writes the others', async () => {
+    const dir = await tempDir()
+    const outside = await tempDir()
+    const adapter = new NodeDirectoryAdapter({ path: dir })
+    await writeFile(join(outside, 'target.json'), 'outside')
+    await symlink(join(outside, 'target.json'), join(dir, 'Link-1.json'))
+    await symlink(outside, join(dir, 'linked'))
+    await writeFile(join(dir, 'plain'), 'a file where a folder would be')
+    const results = await writeAll(adapter, [
+      { path: 'Link-1.json', bytes: bytes('through the link'), expect: await statOf(join(dir, 'Link-1.json')) },
+      { path: 'linked/App-2.json', bytes: bytes('under the link'), expect: null },
+      { path: 'plain/App-3.json', bytes: bytes('under a file'), expect: null },
+      { path: 'App-4.json', bytes: bytes('fine'), expect: null }
+    ])
+    for (const result of results.slice(0, 3)) expect(result.error).toMatchObject({ code: 'REGSYNC_BAD_PATH' })
+    expect(results[3]?.stat?.size).toBe(4)
+    expect(await readFile(join(outside, 'target.json'), 'utf8')).toBe('outside')
+    expect(await readdir(outside)).toEqual(['target.json'])
+    expect(await readFile(join(dir, 'App-4.json'), 'utf8')).toBe('fine')
+  })
+
+  it('keeps the mode of the file it replaces', async () => {
+    const dir = await tempDir()
+    const adapter = new NodeDirectoryAdapter({ path: dir })
+    await mkdir(join(dir, 'team'))
+    await writeFile(join(dir, 'team', 'App-1.json'), 'old', { mode: 0o600 })
+    const [result] = await writeAll(adapter, [{ path: 'team/App-1.json', bytes: bytes('new'), expect: await statOf(join(dir, 'team', 'App-1.json')) }])
+    expect(result?.stat?.size).toBe(3)
+    expect((await lstat(join(dir, 'team', 'App-1.json'))).mode & 0o777).toBe(0o600)
+  })
+})
