@@ -336,24 +336,26 @@ describe('a single replica over a directory', () => {
     expect(await a.replica.pruneJournal(between)).toBe(0)
   })
 
-  it('imports a burst of files in bounded rounds, each sent on as it is committed', async () => {
-    // Without a watcher, the rescan finds all 1,200 files at once.
+  /** Writes `count` definitions into a new node's directory and rescans it; the updates it sent. */
+  async function burst(count: number): Promise<{ a: TestNode; updates: Uint8Array[] }> {
+    // Without a watcher, the rescan finds all the files at once.
     const a = await node({ watch: false })
     const updates: Uint8Array[] = []
     a.replica.on('update', (update) => updates.push(update))
-    for (let id = 1; id <= 1200; id++) await writeFile(join(a.dir, `App-${id}.json`), APP.replace('100', String(id)))
+    for (let id = 1; id <= count; id++) await writeFile(join(a.dir, `App-${id}.json`), APP.replace('100', String(id)))
     await a.replica.rescan()
+    return { a, updates }
+  }
+
+  it('imports a burst of files in bounded rounds, each sent on as it is committed', async () => {
+    const { a, updates } = await burst(1200)
     expect(a.replica.list()).toHaveLength(1200)
     // At most 500 paths a round: three rounds, three updates, the first sent long before the last file is read.
     expect(updates).toHaveLength(3)
   })
 
   it('does not let reports of its own writes take the place of the next files of a burst in a round', async () => {
-    const a = await node({ watch: false })
-    const updates: Uint8Array[] = []
-    a.replica.on('update', (update) => updates.push(update))
-    for (let id = 1; id <= 1000; id++) await writeFile(join(a.dir, `App-${id}.json`), APP.replace('100', String(id)))
-    await a.replica.rescan()
+    const { updates } = await burst(1000)
     expect(updates).toHaveLength(2)
 
     // A watcher of the test's own, so that its reports arrive exactly when the test says.
