@@ -1,34 +1,34 @@
+import * as fs from 'node:fs'
 import {
   closeSync,
   constants,
   fchmodSync,
-  fdatasync as fdatasyncCallback,
+  fdatasync,
   fstatSync,
   lstatSync,
   mkdirSync,
   openSync,
   readFileSync,
   readdirSync,
-  renameSync,
   unlinkSync,
   writeSync
 } from 'node:fs'
 import type { Dirent, Stats } from 'node:fs'
-import { promisify } from 'node:util'
 import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import { ErrorCodes, RegsyncError, formatOf, pathProblem } from '@regsync/core'
 import type { DirectoryAdapter, FileInfo, FileStat, ListOptions, WriteRequest, WriteResult } from '@regsync/core'
-import { FsyncThread } from './FsyncThread.js'
+import { WriteWorker } from './WriteWorker.js'
+import { landFile } from './landFile.js'
+import type { Landing, LandingJob } from './landFile.js'
 
-const fdatasync = promisify(fdatasyncCallback)
 /** Files stat'ed between two yields to the event loop while listing with stats. */
 const STAT_BATCH = 2000
 /** Temp names: random per process, then a counter (a random name per file cost 11 µs of entropy). */
 const TEMP_PREFIX = randomBytes(4).toString('hex')
 let tempCounter = 0
-/** Files a {@link NodeDirectoryAdapter.writeMany} hands over to be synced at once (two such chunks are open at a time). */
-const SYNC_CHUNK = 32
+/** Files a {@link NodeDirectoryAdapter.writeMany} hands to the write worker at once (two such chunks are open at a time). */
+const WRITE_CHUNK = 32
 
 /** A temp file written and still open. */
 interface TempFile {
@@ -53,8 +53,8 @@ export interface NodeDirectoryAdapterOptions {
  * File system calls are synchronous but one: definitions are small local files, and a synchronous
  * `lstat` or read costs a seventh of its promise form, which waits for a thread-pool round trip
  * (measured here: 10,000 files read in 100 ms against 730 ms). The `fdatasync` of a write waits on the
- * disk, so it alone runs in the thread pool, where concurrent writes share journal commits; the
- * `fdatasync`s of a {@link writeMany} are handed to the pool from a worker thread, all at once.
+ * disk, so it alone runs in the thread pool, where concurrent writes share journal commits. The temp
+ * files of a {@link writeMany} are flushed, checked and renamed by a worker thread ({@link WriteWorker}).
  */
 export class NodeDirectoryAdapter implements DirectoryAdapter {
   readonly location: string
@@ -141,69 +141,52 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
 
   async write(path: string, bytes: Uint8Array, expect?: FileStat | null): Promise<FileStat | undefined> {
     const temp = this.#writeTemp(path, bytes, expect)
+    let flushError: { code?: string; message: string } | null = null
     if (this.#fsync) {
-      try {
-        await fdatasync(temp.fd)
-      } catch (error) {
-        this.#discard(temp)
-        throw error
-      }
+      flushError = await new Promise((resolve) => {
+        // fdatasync: the bytes and the size, which is what a reader after a crash needs; not the times.
+        fdatasync(temp.fd, (error) => resolve(error === null ? null : { code: error.code, message: error.message }))
+      })
     }
-    return this.#land(temp, expect)
+    const result = toResult(landFile(fs, { ...temp, expect }, flushError))
+    if (result.error !== undefined) throw result.error
+    return result.stat
   }
 
   /**
-   * Writes several files as {@link write} does each, with one hand-over of all their `fdatasync`s to
-   * a worker thread (see {@link FsyncThread}) instead of one thread-pool request per file.
+   * Writes several files as {@link write} does each. This thread writes the temp files; a worker
+   * thread flushes and lands them (see {@link WriteWorker}), a chunk at a time, while this thread
+   * writes the next chunk.
    */
   async writeMany(writes: readonly WriteRequest[]): Promise<WriteResult[]> {
     const results: WriteResult[] = new Array(writes.length)
-    // In chunks, one chunk's data syncing while this thread writes the next one's temp files.
-    let syncing: { start: number; temps: Array<TempFile | undefined>; synced: Promise<Array<Error | undefined>> } | undefined
-    for (let start = 0; start < writes.length || syncing !== undefined; start += SYNC_CHUNK) {
-      let next: typeof syncing
-      if (start < writes.length) {
-        const temps: Array<TempFile | undefined> = []
-        for (let i = start; i < Math.min(start + SYNC_CHUNK, writes.length); i++) {
-          const { path, bytes, expect } = writes[i]!
-          try {
-            temps.push(this.#writeTemp(path, bytes, expect))
-          } catch (error) {
-            temps.push(undefined)
-            results[i] = { error }
-          }
+    const landed: Array<Promise<void>> = []
+    for (let start = 0; start < writes.length; start += WRITE_CHUNK) {
+      // At most two chunks' temp files open at once.
+      if (landed.length >= 2) await landed[landed.length - 2]
+      const jobs: LandingJob[] = []
+      const at: number[] = []
+      for (let i = start; i < Math.min(start + WRITE_CHUNK, writes.length); i++) {
+        const { path, bytes, expect } = writes[i]!
+        try {
+          jobs.push({ ...this.#writeTemp(path, bytes, expect), expect })
+          at.push(i)
+        } catch (error) {
+          results[i] = { error }
         }
-        const fds = temps.flatMap((temp) => (temp === undefined ? [] : [temp.fd]))
-        next = { start, temps, synced: this.#fsync ? FsyncThread.shared().syncAll(fds) : Promise.resolve([]) }
       }
-      if (syncing !== undefined) this.#landChunk(syncing.start, syncing.temps, await syncing.synced, writes, results)
-      syncing = next
+      landed.push(
+        WriteWorker.shared()
+          .landAll(jobs, this.#fsync)
+          .then((landings) => {
+            landings.forEach((landing, k) => {
+              results[at[k]!] = toResult(landing)
+            })
+          })
+      )
     }
+    await Promise.all(landed)
     return results
-  }
-
-  #landChunk(
-    start: number,
-    temps: Array<TempFile | undefined>,
-    synced: Array<Error | undefined>,
-    writes: readonly WriteRequest[],
-    results: WriteResult[]
-  ): void {
-    let k = 0
-    temps.forEach((temp, j) => {
-      if (temp === undefined) return
-      const error = synced[k++]
-      if (error !== undefined) {
-        this.#discard(temp)
-        results[start + j] = { error }
-        return
-      }
-      try {
-        results[start + j] = { stat: this.#land(temp, writes[start + j]!.expect) }
-      } catch (error) {
-        results[start + j] = { error }
-      }
-    })
   }
 
   /** Step one of a write: the bytes in an open, dot-prefixed temp file beside the target. */
@@ -226,46 +209,11 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       writeAll(fd, bytes)
       if (mode !== undefined) fchmodSync(fd, mode)
     } catch (error) {
-      this.#discard({ full, temp, fd })
+      closeQuietly(fd)
+      unlinkQuietly(temp)
       throw error
     }
     return { full, temp, fd }
-  }
-
-  /**
-   * Step two, once the data is synced (fdatasync: the bytes and the size, which is what a reader
-   * after a crash needs; not the times): the stat, then the check and the rename. Returns the new
-   * stat, or `undefined` if `expect` no longer holds.
-   */
-  #land(temp: TempFile, expect: FileStat | null | undefined): FileStat | undefined {
-    let written: FileStat
-    try {
-      // The stat of these bytes, taken before the rename (which keeps inode, size and mtime): after
-      // it, another writer may already have replaced the file, and its stat must not pass for ours.
-      written = toFileStat(fstatSync(temp.fd))
-    } catch (error) {
-      this.#discard(temp)
-      throw error
-    }
-    closeQuietly(temp.fd)
-    // The check and the rename run back to back on this thread: an asynchronous rename would wait
-    // for a thread-pool slot, and a local edit landing in that gap would be overwritten unseen.
-    try {
-      if (expect !== undefined && !this.#still(temp.full, expect)) {
-        unlinkQuietly(temp.temp)
-        return undefined
-      }
-      renameSync(temp.temp, temp.full)
-    } catch (error) {
-      unlinkQuietly(temp.temp)
-      throw error
-    }
-    return written
-  }
-
-  #discard(temp: TempFile): void {
-    closeQuietly(temp.fd)
-    unlinkQuietly(temp.temp)
   }
 
   async remove(path: string, expect?: FileStat): Promise<boolean> {
@@ -323,6 +271,12 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
 function writeAll(fd: number, bytes: Uint8Array): void {
   let offset = 0
   while (offset < bytes.byteLength) offset += writeSync(fd, bytes, offset, bytes.byteLength - offset)
+}
+
+/** A landing as the port's result, its error as an `Error` with the code. */
+function toResult(landing: Landing): WriteResult {
+  if ('error' in landing) return { error: Object.assign(new Error(landing.error.message), landing.error.code === undefined ? {} : { code: landing.error.code }) }
+  return landing.stat === undefined ? {} : { stat: landing.stat }
 }
 
 function closeQuietly(fd: number): void {

@@ -24,8 +24,9 @@ export interface DirectoryAdapter {
    */
   write(path: string, bytes: Uint8Array, expect?: FileStat | null): Promise<FileStat | undefined>
   /**
-   * Optional: several {@link write}s, each with the same guarantees, for an adapter that can do them
-   * together more cheaply. One result per request, in order; one failing does not stop the others.
+   * Optional: several {@link write}s, each to a different path and with the same guarantees, for an
+   * adapter that can do them together more cheaply. One result per request, in order; one failing
+   * does not stop the others.
    */
   writeMany?(writes: readonly WriteRequest[]): Promise<WriteResult[]>
   /**
