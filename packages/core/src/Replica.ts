@@ -437,20 +437,19 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   /** How many live paths there are: `list().length`, without building and sorting the list. */
   get size(): number {
     let count = 0
-    for (const [path, entry] of filesOf(this.#doc).entries()) {
-      if (entry instanceof Y.Map && pathProblem(path) === undefined) count++
-    }
+    for (const _ of this.#livePaths()) count++
     return count
   }
 
   /** Live paths, sorted. */
   list(): string[] {
-    const files = filesOf(this.#doc)
-    const paths: string[] = []
-    for (const [path, entry] of files.entries()) {
-      if (entry instanceof Y.Map && pathProblem(path) === undefined) paths.push(path)
+    return [...this.#livePaths()].sort()
+  }
+
+  *#livePaths(): Generator<string> {
+    for (const [path, entry] of filesOf(this.#doc).entries()) {
+      if (entry instanceof Y.Map && pathProblem(path) === undefined) yield path
     }
-    return paths.sort()
   }
 
   /** The bytes every node writes for `path`, as text, or `undefined` if there is no such file. */

@@ -3,7 +3,6 @@ import {
   closeSync,
   constants,
   fchmodSync,
-  fdatasync,
   fstatSync,
   lstatSync,
   mkdirSync,
@@ -18,8 +17,8 @@ import { randomBytes } from 'node:crypto'
 import { dirname, join, resolve, sep } from 'node:path'
 import { ErrorCodes, RegsyncError, formatOf, pathProblem } from '@regsync/core'
 import type { DirectoryAdapter, FileInfo, FileStat, ListOptions, WriteRequest, WriteResult } from '@regsync/core'
-import { WriteWorker } from './WriteWorker.js'
-import { landFile } from './landFile.js'
+import { WriteWorker, landHere } from './WriteWorker.js'
+import { stillHolds } from './landFile.js'
 import type { Landing, LandingJob } from './landFile.js'
 
 /** Files stat'ed between two yields to the event loop while listing with stats. */
@@ -29,13 +28,6 @@ const TEMP_PREFIX = randomBytes(4).toString('hex')
 let tempCounter = 0
 /** Files a {@link NodeDirectoryAdapter.writeMany} hands to the write worker at once (two such chunks are open at a time). */
 const WRITE_CHUNK = 32
-
-/** A temp file written and still open. */
-interface TempFile {
-  readonly full: string
-  readonly temp: string
-  readonly fd: number
-}
 
 /** Options of a {@link NodeDirectoryAdapter}. */
 export interface NodeDirectoryAdapterOptions {
@@ -140,15 +132,9 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
   }
 
   async write(path: string, bytes: Uint8Array, expect?: FileStat | null): Promise<FileStat | undefined> {
-    const temp = this.#writeTemp(path, bytes, expect)
-    let flushError: { code?: string; message: string } | null = null
-    if (this.#fsync) {
-      flushError = await new Promise((resolve) => {
-        // fdatasync: the bytes and the size, which is what a reader after a crash needs; not the times.
-        fdatasync(temp.fd, (error) => resolve(error === null ? null : { code: error.code, message: error.message }))
-      })
-    }
-    const result = toResult(landFile(fs, { ...temp, expect }, flushError))
+    // fdatasync: the bytes and the size, which is what a reader after a crash needs; not the times.
+    const [landing] = await landHere([this.#writeTemp(path, bytes, expect)], this.#fsync)
+    const result = toResult(landing!)
     if (result.error !== undefined) throw result.error
     return result.stat
   }
@@ -169,7 +155,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       for (let i = start; i < Math.min(start + WRITE_CHUNK, writes.length); i++) {
         const { path, bytes, expect } = writes[i]!
         try {
-          jobs.push({ ...this.#writeTemp(path, bytes, expect), expect })
+          jobs.push(this.#writeTemp(path, bytes, expect))
           at.push(i)
         } catch (error) {
           results[i] = { error }
@@ -190,7 +176,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
   }
 
   /** Step one of a write: the bytes in an open, dot-prefixed temp file beside the target. */
-  #writeTemp(path: string, bytes: Uint8Array, expect: FileStat | null | undefined): TempFile {
+  #writeTemp(path: string, bytes: Uint8Array, expect: FileStat | null | undefined): LandingJob {
     const full = this.#join(path)
     this.#ensureParents(path)
     const folder = dirname(full)
@@ -213,26 +199,19 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       unlinkQuietly(temp)
       throw error
     }
-    return { full, temp, fd }
+    return { full, temp, fd, expect }
   }
 
   async remove(path: string, expect?: FileStat): Promise<boolean> {
     const full = this.#resolve(path)
     if (full === undefined) return true
-    if (expect !== undefined && !this.#still(full, expect)) return false
+    if (expect !== undefined && !stillHolds(fs, full, expect)) return false
     try {
       unlinkSync(full)
     } catch (error) {
       if (!isCode(error, 'ENOENT')) throw error
     }
     return true
-  }
-
-  /** Whether the file still has the stat (`null`: still absent); checked synchronously, just before acting. */
-  #still(full: string, expect: FileStat | null): boolean {
-    const stats = lstatIfThere(full)
-    if (expect === null) return stats === undefined || !stats.isFile()
-    return stats !== undefined && stats.isFile() && stats.size === expect.size && stats.mtimeMs === expect.mtimeMs && stats.ino === expect.ino
   }
 
   #join(path: string): string {

@@ -1,30 +1,20 @@
 import * as fs from 'node:fs'
 import { Worker } from 'node:worker_threads'
-import { landFile } from './landFile.js'
+import { landFile, landJobs, stillHolds } from './landFile.js'
 import type { Landing, LandingJob } from './landFile.js'
 
 /**
- * The worker's whole program: for each request it flushes the temp files (`fdatasync`, all at once in
- * the thread pool) and lands each one as its flush completes, then answers once. Source text rather
- * than a file, so that it runs the same from the compiled package and from the agent's bundle;
- * `landFile` is the function this thread uses too.
+ * The worker's whole program: the landing functions, from their source text (so that it runs the
+ * same from the compiled package and from the agent's bundle), and one answer per request.
  */
 const PROGRAM = `
 const { parentPort } = require('node:worker_threads')
 const fs = require('node:fs')
-const landFile = (${landFile.toString()})
+${stillHolds.toString()}
+${landFile.toString()}
+${landJobs.toString()}
 parentPort.on('message', ({ id, jobs, flush }) => {
-  const results = new Array(jobs.length)
-  let left = jobs.length
-  const done = (i, landing) => {
-    results[i] = landing
-    if (--left === 0) parentPort.postMessage({ id, results })
-  }
-  if (left === 0) parentPort.postMessage({ id, results })
-  jobs.forEach((job, i) => {
-    if (!flush) return done(i, landFile(fs, job))
-    fs.fdatasync(job.fd, (error) => done(i, landFile(fs, job, error ? { code: error.code, message: error.message } : null)))
-  })
+  ${landJobs.name}(fs, jobs, flush, (results) => parentPort.postMessage({ id, results }))
 })
 `
 
@@ -111,19 +101,8 @@ export class WriteWorker {
 
 /**
  * {@link WriteWorker.landAll} on this thread: each flush in the thread pool, each landing here. What a
- * write worker's caller falls back to; exported for its tests.
+ * write worker's caller falls back to, and how a single write lands.
  */
-export async function landHere(jobs: readonly LandingJob[], flush: boolean): Promise<Landing[]> {
-  return await Promise.all(
-    jobs.map(
-      (job) =>
-        new Promise<Landing>((resolve) => {
-          if (!flush) {
-            resolve(landFile(fs, job))
-            return
-          }
-          fs.fdatasync(job.fd, (error) => resolve(landFile(fs, job, error === null ? null : { code: error.code, message: error.message })))
-        })
-    )
-  )
+export function landHere(jobs: readonly LandingJob[], flush: boolean): Promise<Landing[]> {
+  return new Promise((resolve) => landJobs(fs, jobs, flush, resolve))
 }
