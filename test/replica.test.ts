@@ -6,7 +6,7 @@ import * as Y from 'yjs'
 import { parseDefinition, isObjectValue, isNumberValue } from '@regsync/core'
 import type { JournalEntry } from '@regsync/core'
 import { NativeWatcher, NodeDirectoryAdapter, Replica } from 'regsync'
-import type { FileInfo, FileStat, ListOptions } from '@regsync/core'
+import type { DirectoryAdapter, FileInfo, FileStat, ListOptions } from '@regsync/core'
 import { LevelStorageAdapter } from '@regsync/store-level'
 import { CORPUS, copyCorpus, corpusManifest, mtimes, snapshotDir, sleep, waitFor } from './helpers/fs.js'
 import { CapturingLogger, startNode, syncBoth, syncOneWay } from './helpers/replicas.js'
@@ -387,6 +387,70 @@ describe('a single replica over a directory', () => {
     const rounds = logger.lines.filter((line) => line.message === 'reconcile round').map((line) => line.fields as { writes: number })
     expect(rounds[0]?.writes).toBe(500)
     expect(b.replica.list()).toHaveLength(1000)
+  })
+
+  it('reads the next round while the files of the last are written, and leaves those files to their write', async () => {
+    const { updates } = await burst(700)
+    let report: (path: string) => void = () => {}
+    const watcher = {
+      async start(handlers: { onPath: (path: string) => void }) {
+        report = handlers.onPath
+      },
+      async close() {}
+    }
+    const b = await node({ watch: false })
+    await b.replica.close()
+    // The real directory, with the first batch of writes held until the test lets it go. The
+    // watcher reports each held file as the batch begins (as it would a local edit of it).
+    const real = new NodeDirectoryAdapter({ path: b.dir })
+    const looked: string[] = []
+    let reported = 0
+    let held: string[] | undefined
+    let release = (): void => {}
+    const released = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const directory: DirectoryAdapter = {
+      location: real.location,
+      list: (options) => real.list(options),
+      stat: (path) => {
+        looked.push(path)
+        return real.stat(path)
+      },
+      read: (path) => {
+        looked.push(path)
+        return real.read(path)
+      },
+      write: (path, bytes, expect) => real.write(path, bytes, expect),
+      remove: (path, expect) => real.remove(path, expect),
+      async writeMany(writes) {
+        if (held === undefined) {
+          held = writes.map((write) => write.path)
+          reported = looked.length
+          for (const path of held) report(path)
+          await released
+        }
+        return real.writeMany(writes)
+      }
+    }
+    b.replica = new Replica({ storage: new LevelStorageAdapter({ path: b.data }), directory, watcher, rescanIntervalMs: 0 })
+    await b.replica.open()
+    const applied = b.replica.applyUpdate(Y.mergeUpdates(updates), { source: 'peer', peerId: 'a' })
+    try {
+      await waitFor('the first round to write', () => held !== undefined)
+      const first = new Set(held)
+      expect(first.size).toBe(500)
+      // The next round reads the other 200 files, but none of the held ones: they wait for their write.
+      await waitFor('the next round to read its files', () => new Set(looked.filter((path) => !first.has(path))).size === 200)
+      await sleep(100)
+      expect(looked.slice(reported).filter((path) => first.has(path))).toEqual([])
+    } finally {
+      release()
+    }
+    await applied
+    await b.replica.settled()
+    expect(b.replica.list()).toHaveLength(700)
+    for (const path of b.replica.list()) expect(await readFile(join(b.dir, path), 'utf8')).toBe(b.replica.get(path))
   })
 
   it('merges a write made from a stale copy against that copy, so a peer\'s newer field survives', async () => {

@@ -186,6 +186,20 @@ interface Removal {
   readonly from: string
 }
 
+/** The disk step of a round: it writes and removes `paths`. */
+interface RoundDiskStep {
+  readonly paths: ReadonlySet<string>
+  readonly run: () => Promise<void>
+}
+
+/** Where the disk step of a round puts what it did. */
+interface DiskStepResults {
+  /** The path's index record once its write or removal is done. */
+  readonly setFinal: (path: string, record: IndexRecord | undefined) => void
+  /** The round's file changes, emitted when the step ends. */
+  readonly changes: FileChange[]
+}
+
 /** One node's replica of the registry. */
 export class Replica extends ObservableV2<ReplicaEvents> {
   readonly #store: ReplicaStore
@@ -233,6 +247,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #remote: QueuedUpdate[] = []
   #operations: QueuedOperation[] = []
   #draining: Promise<void> | undefined
+  /**
+   * The disk step of the last round (its writes and removals, then their index records) while it
+   * runs. The next round is planned meanwhile, and leaves {@link #landingPaths} for later.
+   */
+  #landing: Promise<void> | undefined
+  #landingPaths: ReadonlySet<string> = new Set()
   #idleWaiters: Array<() => void> = []
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
   #rescanTimer: ReturnType<typeof setInterval> | undefined
@@ -812,7 +832,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   #resolveIfIdle(): void {
-    if (this.#draining !== undefined || this.#hasWork() || this.#timers.size > 0) return
+    if (this.#draining !== undefined || this.#landing !== undefined || this.#hasWork() || this.#timers.size > 0) return
     const waiters = this.#idleWaiters
     this.#idleWaiters = []
     for (const resolve of waiters) resolve()
@@ -826,34 +846,67 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     })
   }
 
+  /**
+   * Runs a round up to its disk step, which it leaves running as {@link #landing}: the next round
+   * is planned while the files of this one are written. Only one disk step runs at a time. A round
+   * that changes the document or scans the whole directory waits for the disk step before it
+   * starts, so that what it reads and journals is settled; so does a round with nothing else to do.
+   */
   async #drain(): Promise<void> {
     // Yield once so that a burst of events lands in one round.
     await new Promise((resolve) => setImmediate(resolve))
+    if (this.#landing !== undefined && (this.#remote.length > 0 || this.#operations.length > 0 || this.#fullScan || !this.#dirtyBesideLanding())) {
+      await this.#landing
+    }
     const remote = this.#remote
     const operations = this.#operations
     this.#remote = []
     this.#operations = []
-    try {
-      await this.#round(remote, operations)
-      for (const item of remote) item.resolve()
-      for (const item of operations) item.resolve()
-    } catch (error) {
+    const fail = (error: unknown): void => {
       const failure = error instanceof Error ? error : new Error(String(error))
       this.#reportError('a reconcile round failed', failure)
       for (const item of remote) item.reject(failure)
       for (const item of operations) item.reject(failure)
     }
+    let diskStep: RoundDiskStep
+    try {
+      diskStep = await this.#round(remote, operations)
+    } catch (error) {
+      fail(error)
+      return
+    }
+    if (this.#landing !== undefined) await this.#landing
+    this.#landingPaths = diskStep.paths
+    const landing = diskStep.run().then(
+      () => {
+        for (const item of remote) item.resolve()
+        for (const item of operations) item.resolve()
+      },
+      fail
+    )
+    this.#landing = landing.finally(() => {
+      this.#landing = undefined
+      this.#landingPaths = new Set()
+      this.#schedule()
+      this.#resolveIfIdle()
+    })
   }
 
-  async #round(remote: QueuedUpdate[], operations: QueuedOperation[]): Promise<void> {
+  /** Whether a dirty path is not being written by the running disk step. */
+  #dirtyBesideLanding(): boolean {
+    for (const path of this.#dirty) if (!this.#landingPaths.has(path)) return true
+    return false
+  }
+
+  async #round(remote: QueuedUpdate[], operations: QueuedOperation[]): Promise<RoundDiskStep> {
     try {
-      await this.#roundSteps(remote, operations)
+      return await this.#roundSteps(remote, operations)
     } finally {
       this.#materialized.clear()
     }
   }
 
-  async #roundSteps(remote: QueuedUpdate[], operations: QueuedOperation[]): Promise<void> {
+  async #roundSteps(remote: QueuedUpdate[], operations: QueuedOperation[]): Promise<RoundDiskStep> {
     const started = performance.now()
     this.#roundUpdates = []
     this.#roundJournal = []
@@ -885,10 +938,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     // first files while this node still reads the rest; the remainder waits for the next round.
     // The watcher's reports of this node's own writes are not counted: they cost a stat each, and
     // in a burst received from a peer they would otherwise fill a round ahead of the next writes.
+    // Paths the last round is still writing wait for it.
     const paths: string[] = []
     let counted = 0
     for (const path of this.#dirty) {
       if (counted === MAX_ROUND_PATHS) break
+      if (this.#landingPaths.has(path)) continue
       paths.push(path)
       if (!this.#written.has(path) || this.#docDirty.has(path)) counted++
     }
@@ -1020,7 +1075,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       }
     }
 
-    // 5. Persist, then hand the updates on, then touch the disk.
+    // 5. Persist, then hand the updates on.
     const updates = this.#roundUpdates
     const journal = this.#roundJournal
     this.#roundUpdates = []
@@ -1029,50 +1084,66 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     await this.#store.commit({ updates: updates.map((u) => u.update), index: indexChanges, journal })
     const committed = performance.now()
     for (const { update, origin } of updates) this.emit('update', [update, origin])
+    this.#compactIfDue()
 
-    const finalIndex = new Map<string, IndexRecord | undefined>()
-    const setFinal = (path: string, record: IndexRecord | undefined): void => {
-      if (record === undefined) this.#index.delete(path)
-      else this.#index.set(path, record)
-      finalIndex.set(path, record)
-    }
-    if (writes.length > 1 && this.#directory.writeMany !== undefined) await this.#writeMany(writes, setFinal)
-    else await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, setFinal))
-    await mapLimit(removals, IO_CONCURRENCY, (removal) => this.#remove(removal, setFinal))
-    if (finalIndex.size > 0) await this.#store.commit({ index: finalIndex })
-    // Every path written or removed this round was planned in it: `paths` covers them.
-    this.#lookAgainWhenVouching(paths)
-
-    for (const change of this.#roundChanges) this.emit('change', [change])
+    // 6. Touch the disk: run by the caller, while the next round is planned.
+    const changes = this.#roundChanges
     this.#roundChanges = []
-    this.#log.debug(
-      {
-        remote: remote.length,
-        operations: operations.length,
-        paths: paths.length,
-        writes: writes.length,
-        removals: removals.length,
-        readMs: round1(planned - started),
-        applyMs: round1(decided - planned),
-        commitMs: round1(committed - decided),
-        writeMs: round1(performance.now() - committed)
-      },
-      'reconcile round'
-    )
+    const run = async (): Promise<void> => {
+      const landing = performance.now()
+      const finalIndex = new Map<string, IndexRecord | undefined>()
+      const step: DiskStepResults = {
+        changes,
+        setFinal: (path, record) => {
+          if (record === undefined) this.#index.delete(path)
+          else this.#index.set(path, record)
+          finalIndex.set(path, record)
+        }
+      }
+      if (writes.length > 1 && this.#directory.writeMany !== undefined) await this.#writeMany(writes, step)
+      else await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, step))
+      await mapLimit(removals, IO_CONCURRENCY, (removal) => this.#remove(removal, step))
+      if (finalIndex.size > 0) await this.#store.commit({ index: finalIndex })
+      // Every path written or removed this round was planned in it: `paths` covers them.
+      this.#lookAgainWhenVouching(paths)
 
-    const busy = this.#dirty.size > 0 || this.#remote.length > 0 || this.#operations.length > 0
-    const slack = busy ? COMPACT_BUSY_SLACK : 1
-    if (this.#store.shouldCompact(COMPACT_UPDATES * slack, COMPACT_BYTES * slack, slack)) {
-      // Encoded now, while the document holds exactly what is committed; written in the background,
-      // so that the queue does not wait for LevelDB (a compaction took 40-80 ms at 500 edits/s).
-      const compacting = performance.now()
-      const state = Y.encodeStateAsUpdate(this.#doc)
-      const encodeMs = round1(performance.now() - compacting)
-      this.#store.compact(state).then(
-        () => this.#log.debug({ bytes: state.byteLength, encodeMs, totalMs: round1(performance.now() - compacting) }, 'compacted the update log'),
-        (error: unknown) => this.#reportError('compacting the update log failed', error)
+      for (const change of changes) this.emit('change', [change])
+      this.#log.debug(
+        {
+          remote: remote.length,
+          operations: operations.length,
+          paths: paths.length,
+          writes: writes.length,
+          removals: removals.length,
+          readMs: round1(planned - started),
+          applyMs: round1(decided - planned),
+          commitMs: round1(committed - decided),
+          waitMs: round1(landing - committed),
+          writeMs: round1(performance.now() - landing)
+        },
+        'reconcile round'
       )
     }
+    return { paths: new Set([...writes.map((write) => write.path), ...removals.map((removal) => removal.path)]), run }
+  }
+
+  /**
+   * Compacts the update log in the background once it is long enough. Called right after a commit,
+   * while the document holds exactly what is committed.
+   */
+  #compactIfDue(): void {
+    const busy = this.#dirty.size > 0 || this.#remote.length > 0 || this.#operations.length > 0
+    const slack = busy ? COMPACT_BUSY_SLACK : 1
+    if (!this.#store.shouldCompact(COMPACT_UPDATES * slack, COMPACT_BYTES * slack, slack)) return
+    // Written in the background, so that the queue does not wait for LevelDB (a compaction took
+    // 40-80 ms at 500 edits/s).
+    const compacting = performance.now()
+    const state = Y.encodeStateAsUpdate(this.#doc)
+    const encodeMs = round1(performance.now() - compacting)
+    this.#store.compact(state).then(
+      () => this.#log.debug({ bytes: state.byteLength, encodeMs, totalMs: round1(performance.now() - compacting) }, 'compacted the update log'),
+      (error: unknown) => this.#reportError('compacting the update log failed', error)
+    )
   }
 
   /**
@@ -1337,17 +1408,17 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     return chosen.base
   }
 
-  async #write(write: Write, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
+  async #write(write: Write, step: DiskStepResults): Promise<void> {
     try {
       // The file must still be what was read; checked again by the adapter just before the rename.
-      this.#afterWrite(write, await this.#directory.write(write.path, encodeText(write.text), write.expect ?? null), setFinal)
+      this.#afterWrite(write, await this.#directory.write(write.path, encodeText(write.text), write.expect ?? null), step)
     } catch (error) {
       this.#reportError(`cannot write ${write.path}`, error)
     }
   }
 
   /** The writes of a round through the adapter's {@link DirectoryAdapter.writeMany}. */
-  async #writeMany(writes: Write[], setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
+  async #writeMany(writes: Write[], step: DiskStepResults): Promise<void> {
     const requests = writes.map((write) => ({ path: write.path, bytes: encodeText(write.text), expect: write.expect ?? null }))
     let results: WriteResult[]
     try {
@@ -1360,27 +1431,27 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       const result = results[i]
       if (result === undefined) this.#reportError(`cannot write ${write.path}`, new Error('the directory adapter gave no result for it'))
       else if (result.error !== undefined) this.#reportError(`cannot write ${write.path}`, result.error)
-      else this.#afterWrite(write, result.stat, setFinal)
+      else this.#afterWrite(write, result.stat, step)
     })
   }
 
   /** What follows one write: `stat` is the file's new stat, or `undefined` if the precondition failed. */
-  #afterWrite(write: Write, stat: FileStat | undefined, setFinal: (path: string, record: IndexRecord | undefined) => void): void {
+  #afterWrite(write: Write, stat: FileStat | undefined, step: DiskStepResults): void {
     const { path, text, hash } = write
     if (stat === undefined) {
       // A local edit landed since the path was read: merge it next round.
       this.#dirty.add(path)
       return
     }
-    setFinal(path, { base: hash, stat, seenAt: this.#now() })
+    step.setFinal(path, { base: hash, stat, seenAt: this.#now() })
     this.#written.set(path, stat)
     this.#setBaseText(path, text)
     this.#docDirty.delete(path)
-    this.#roundChanges.push({ path, kind: 'put', from: write.from })
+    step.changes.push({ path, kind: 'put', from: write.from })
     this.#log.debug({ path, from: write.from }, `wrote ${path}`)
   }
 
-  async #remove(removal: Removal, setFinal: (path: string, record: IndexRecord | undefined) => void): Promise<void> {
+  async #remove(removal: Removal, step: DiskStepResults): Promise<void> {
     const { path } = removal
     try {
       if (removal.expect !== undefined && !(await this.#directory.remove(path, removal.expect))) {
@@ -1392,11 +1463,11 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         this.#dirty.add(path)
         return
       }
-      setFinal(path, { deleted: removal.deletedHash })
+      step.setFinal(path, { deleted: removal.deletedHash })
       this.#texts.delete(path)
       this.#history.forget(path)
       this.#docDirty.delete(path)
-      this.#roundChanges.push({ path, kind: 'delete', from: removal.from })
+      step.changes.push({ path, kind: 'delete', from: removal.from })
       this.#log.debug({ path }, `removed ${path}`)
     } catch (error) {
       this.#reportError(`cannot remove ${path}`, error)
