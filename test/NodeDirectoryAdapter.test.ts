@@ -1,4 +1,4 @@
-import { lstat, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises'
+import { lstat, mkdir, readFile, readdir, symlink, utimes, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeDirectoryAdapter } from 'regsync'
@@ -108,5 +108,23 @@ describe.each(ways)('NodeDirectoryAdapter.%s', (_name, writeAll) => {
     const [result] = await writeAll(adapter, [{ path: 'team/App-1.json', bytes: bytes('new'), expect: await statOf(join(dir, 'team', 'App-1.json')) }])
     expect(result?.stat?.size).toBe(3)
     expect((await lstat(join(dir, 'team', 'App-1.json'))).mode & 0o777).toBe(0o600)
+  })
+})
+
+describe('NodeDirectoryAdapter.list', () => {
+  it('removes temp files of interrupted writes once they are a minute old, and nothing else', async () => {
+    const dir = await tempDir()
+    const removed: string[] = []
+    const adapter = new NodeDirectoryAdapter({ path: dir, onLeftoverRemoved: (path) => removed.push(path) })
+    await mkdir(join(dir, 'team'))
+    const old = new Date(Date.now() - 120_000)
+    const files = ['App-1.json', '.App-1.json.9f2c01a3.regsync-tmp', 'team/.App-2.json.77aa00b1.regsync-tmp', '.App-3.json.1234abcd5.regsync-tmp', '.notes.regsync-tmp.bak', '.keep']
+    for (const file of files) await writeFile(join(dir, file), 'x')
+    // All but the third temp file were written two minutes ago.
+    for (const file of files.filter((name) => !name.startsWith('.App-3'))) await utimes(join(dir, file), old, old)
+    expect((await adapter.list()).map((file) => file.path)).toEqual(['App-1.json'])
+    expect(removed.sort()).toEqual(['.App-1.json.9f2c01a3.regsync-tmp', 'team/.App-2.json.77aa00b1.regsync-tmp'])
+    expect((await readdir(dir)).sort()).toEqual(['.App-3.json.1234abcd5.regsync-tmp', '.keep', '.notes.regsync-tmp.bak', 'App-1.json', 'team'])
+    expect(await readdir(join(dir, 'team'))).toEqual([])
   })
 })

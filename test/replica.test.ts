@@ -1,4 +1,4 @@
-import { readFile, writeFile, rm, mkdir, open as openFile, copyFile } from 'node:fs/promises'
+import { readFile, readdir, writeFile, rm, mkdir, open as openFile, copyFile } from 'node:fs/promises'
 import { closeSync, futimesSync, openSync, statSync, utimesSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -307,6 +307,21 @@ describe('a single replica over a directory', () => {
     await b.reopen()
     expect(b.replica.get('App-1.json')).toBe(APP)
     expect(await readFile(join(b.dir, 'App-1.json'), 'utf8')).toBe(APP)
+  })
+
+  it('removes a temp file left by an interrupted write when it opens, and logs it', async () => {
+    const logger = new CapturingLogger()
+    const leftover = '.App-1.json.0badf00d1.regsync-tmp'
+    const a = await node({ logger }, async (dir) => {
+      await writeFile(join(dir, 'App-1.json'), APP)
+      await writeFile(join(dir, leftover), APP.slice(0, 40))
+      const old = new Date(Date.now() - 120_000)
+      utimesSync(join(dir, leftover), old, old)
+    })
+    expect(await readdir(a.dir)).toEqual(['App-1.json'])
+    expect(logger.lines.filter((line) => line.message.includes(leftover))).toEqual([
+      { level: 'info', fields: { path: leftover }, message: `removed ${leftover}, a temp file left by an interrupted write` }
+    ])
   })
 
   it('removes journal entries from before a time, and keeps the rest across a restart', async () => {

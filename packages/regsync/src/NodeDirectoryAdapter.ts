@@ -24,6 +24,10 @@ const STAT_BATCH = 2000
 /** Temp names: random per process, then a counter (a random name per file cost 11 µs of entropy). */
 const TEMP_PREFIX = randomBytes(4).toString('hex')
 let tempCounter = 0
+/** This adapter's temp files (see `#writeJob`), whatever process wrote them. */
+const TEMP_NAME = /^\..+\.regsync-tmp$/
+/** A temp file this old was left by a write that will not finish: a write takes milliseconds. */
+const LEFTOVER_AGE_MS = 60_000
 
 /** Options of a {@link NodeDirectoryAdapter}. */
 export interface NodeDirectoryAdapterOptions {
@@ -31,6 +35,8 @@ export interface NodeDirectoryAdapterOptions {
   readonly path: string
   /** Call fsync on each written file before renaming it into place. Default true. */
   readonly fsync?: boolean
+  /** Called with the path of each temp file that a listing removed (see {@link NodeDirectoryAdapter.list}). */
+  readonly onLeftoverRemoved?: (path: string) => void
 }
 
 /**
@@ -47,13 +53,19 @@ export interface NodeDirectoryAdapterOptions {
 export class NodeDirectoryAdapter implements DirectoryAdapter {
   readonly location: string
   readonly #fsync: boolean
+  readonly #onLeftoverRemoved: ((path: string) => void) | undefined
 
   constructor(options: NodeDirectoryAdapterOptions) {
     if (typeof options?.path !== 'string' || options.path.length === 0) throw new TypeError('options.path must be a non-empty string')
     this.location = resolve(options.path)
     this.#fsync = options.fsync ?? true
+    this.#onLeftoverRemoved = options.onLeftoverRemoved
   }
 
+  /**
+   * Lists the directory. On the way it removes this adapter's temp files that are over a minute old:
+   * a process killed during a write leaves its temp file behind (CAS skips it, being a dot-file).
+   */
   async list(options?: ListOptions): Promise<FileInfo[]> {
     const files: FileInfo[] = []
     this.#walk('', files)
@@ -93,14 +105,30 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       throw new RegsyncError(ErrorCodes.DIRECTORY, `cannot read ${folder}: ${(error as Error).message}`, { cause: error })
     }
     for (const entry of entries) {
-      if (entry.name.startsWith('.')) continue
       const path = relative === '' ? entry.name : `${relative}/${entry.name}`
+      if (entry.name.startsWith('.')) {
+        if (entry.isFile() && TEMP_NAME.test(entry.name)) this.#removeLeftover(path)
+        continue
+      }
       if (entry.isDirectory()) {
         this.#walk(path, out)
       } else if (entry.isFile() && formatOf(entry.name) !== undefined && pathProblem(path) === undefined) {
         out.push({ path })
       }
     }
+  }
+
+  #removeLeftover(path: string): void {
+    const full = join(this.location, path)
+    try {
+      const stats = lstatSync(full, { throwIfNoEntry: false })
+      if (stats === undefined || !stats.isFile() || Date.now() - stats.mtimeMs < LEFTOVER_AGE_MS) return
+      unlinkSync(full)
+    } catch {
+      // Gone meanwhile, or not ours to remove: the next listing tries again.
+      return
+    }
+    this.#onLeftoverRemoved?.(path)
   }
 
   async stat(path: string): Promise<FileStat | undefined> {

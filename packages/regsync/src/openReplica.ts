@@ -43,7 +43,11 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
   if (typeof options.data !== 'string' || options.data.length === 0) throw new TypeError('options.data must be a non-empty string')
   const replicaOptions: ReplicaOptions = {
     storage: new LevelStorageAdapter({ path: options.data }),
-    directory: new NodeDirectoryAdapter({ path: options.dir, fsync: options.fsync ?? true }),
+    directory: new NodeDirectoryAdapter({
+      path: options.dir,
+      fsync: options.fsync ?? true,
+      onLeftoverRemoved: (path) => options.logger?.info({ path }, `removed ${path}, a temp file left by an interrupted write`)
+    }),
     watcher: watcherFor(options),
     logger: options.logger,
     rescanIntervalMs: options.rescanIntervalMs,
