@@ -44,7 +44,7 @@ describe.each(ways)('NodeDirectoryAdapter.%s', (_name, writeAll) => {
   it('writes every file in place, in folders it creates, and returns each new stat', async () => {
     const dir = await tempDir()
     const adapter = new NodeDirectoryAdapter({ path: dir })
-    // More than the 64 temp files the write worker keeps open at once.
+    // More than two of writeMany's chunks, so that one chunk syncs while the next is written.
     const writes = Array.from({ length: 100 }, (_, i) => ({ path: i % 2 === 0 ? `App-${i}.json` : `team/App-${i}.json`, bytes: bytes(`{ "id": ${i} }\n`), expect: null }))
     const results = await writeAll(adapter, writes)
     for (const [i, write] of writes.entries()) {
