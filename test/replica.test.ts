@@ -6,7 +6,7 @@ import * as Y from 'yjs'
 import { parseDefinition, isObjectValue, isNumberValue } from '@regsync/core'
 import type { JournalEntry } from '@regsync/core'
 import { NativeWatcher, NodeDirectoryAdapter, Replica } from 'regsync'
-import type { DirectoryAdapter, FileInfo, FileStat, ListOptions } from '@regsync/core'
+import type { DirectoryAdapter, FileInfo, FileStat, ListOptions, Watcher } from '@regsync/core'
 import { LevelStorageAdapter } from '@regsync/store-level'
 import { CORPUS, copyCorpus, corpusManifest, mtimes, snapshotDir, sleep, waitFor } from './helpers/fs.js'
 import { CapturingLogger, startNode, syncBoth, syncOneWay } from './helpers/replicas.js'
@@ -351,6 +351,18 @@ describe('a single replica over a directory', () => {
     expect(await a.replica.pruneJournal(between)).toBe(0)
   })
 
+  /** A watcher of the test's own, so that its reports arrive exactly when the test says. */
+  function reportingWatcher(): { watcher: Watcher; report: (path: string) => void } {
+    let onPath: (path: string) => void = () => {}
+    const watcher: Watcher = {
+      async start(handlers) {
+        onPath = handlers.onPath
+      },
+      async close() {}
+    }
+    return { watcher, report: (path) => onPath(path) }
+  }
+
   /** Writes `count` definitions into a new node's directory and rescans it; the updates it sent. */
   async function burst(count: number): Promise<{ a: TestNode; updates: Uint8Array[] }> {
     // Without a watcher, the rescan finds all the files at once.
@@ -373,14 +385,7 @@ describe('a single replica over a directory', () => {
     const { updates } = await burst(1000)
     expect(updates).toHaveLength(2)
 
-    // A watcher of the test's own, so that its reports arrive exactly when the test says.
-    let report: (path: string) => void = () => {}
-    const watcher = {
-      async start(handlers: { onPath: (path: string) => void }) {
-        report = handlers.onPath
-      },
-      async close() {}
-    }
+    const { watcher, report } = reportingWatcher()
     const b = await node({ watch: false })
     await b.replica.close()
     const logger = new CapturingLogger()
@@ -406,13 +411,7 @@ describe('a single replica over a directory', () => {
 
   it('reads the next round while the files of the last are written, and leaves those files to their write', async () => {
     const { updates } = await burst(700)
-    let report: (path: string) => void = () => {}
-    const watcher = {
-      async start(handlers: { onPath: (path: string) => void }) {
-        report = handlers.onPath
-      },
-      async close() {}
-    }
+    const { watcher, report } = reportingWatcher()
     const b = await node({ watch: false })
     await b.replica.close()
     // The real directory, with the first batch of writes held until the test lets it go. The
