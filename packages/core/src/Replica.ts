@@ -249,10 +249,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #draining: Promise<void> | undefined
   /**
    * The disk step of the last round (its writes and removals, then their index records) while it
-   * runs. The next round is planned meanwhile, and leaves {@link #landingPaths} for later.
+   * runs. The next round is planned meanwhile, and leaves the step's paths for later.
    */
-  #landing: Promise<void> | undefined
-  #landingPaths: ReadonlySet<string> = new Set()
+  #landing: { readonly paths: ReadonlySet<string>; readonly done: Promise<void> } | undefined
   #idleWaiters: Array<() => void> = []
   readonly #timers = new Set<ReturnType<typeof setTimeout>>()
   #rescanTimer: ReturnType<typeof setInterval> | undefined
@@ -856,7 +855,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     // Yield once so that a burst of events lands in one round.
     await new Promise((resolve) => setImmediate(resolve))
     if (this.#landing !== undefined && (this.#remote.length > 0 || this.#operations.length > 0 || this.#fullScan || !this.#dirtyBesideLanding())) {
-      await this.#landing
+      await this.#landing.done
     }
     const remote = this.#remote
     const operations = this.#operations
@@ -875,26 +874,27 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       fail(error)
       return
     }
-    if (this.#landing !== undefined) await this.#landing
-    this.#landingPaths = diskStep.paths
-    const landing = diskStep.run().then(
-      () => {
-        for (const item of remote) item.resolve()
-        for (const item of operations) item.resolve()
-      },
-      fail
-    )
-    this.#landing = landing.finally(() => {
-      this.#landing = undefined
-      this.#landingPaths = new Set()
-      this.#schedule()
-      this.#resolveIfIdle()
-    })
+    if (this.#landing !== undefined) await this.#landing.done
+    const done = diskStep
+      .run()
+      .then(
+        () => {
+          for (const item of remote) item.resolve()
+          for (const item of operations) item.resolve()
+        },
+        fail
+      )
+      .finally(() => {
+        this.#landing = undefined
+        this.#schedule()
+        this.#resolveIfIdle()
+      })
+    this.#landing = { paths: diskStep.paths, done }
   }
 
   /** Whether a dirty path is not being written by the running disk step. */
   #dirtyBesideLanding(): boolean {
-    for (const path of this.#dirty) if (!this.#landingPaths.has(path)) return true
+    for (const path of this.#dirty) if (this.#landing?.paths.has(path) !== true) return true
     return false
   }
 
@@ -943,7 +943,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     let counted = 0
     for (const path of this.#dirty) {
       if (counted === MAX_ROUND_PATHS) break
-      if (this.#landingPaths.has(path)) continue
+      if (this.#landing?.paths.has(path) === true) continue
       paths.push(path)
       if (!this.#written.has(path) || this.#docDirty.has(path)) counted++
     }

@@ -26,8 +26,8 @@ const STAT_BATCH = 2000
 /** Temp names: random per process, then a counter (a random name per file cost 11 µs of entropy). */
 const TEMP_PREFIX = randomBytes(4).toString('hex')
 let tempCounter = 0
-/** This adapter's temp files (see `#writeJob`), whatever process wrote them. */
-const TEMP_NAME = /^\..+\.regsync-tmp$/
+/** How this adapter's temp files end (see `#writeTemp`), whatever process wrote them. */
+const TEMP_SUFFIX = '.regsync-tmp'
 /** A temp file this old was left by a write that will not finish: a write takes milliseconds. */
 const LEFTOVER_AGE_MS = 60_000
 /** Files a {@link NodeDirectoryAdapter.writeMany} hands to the write worker at once (two such chunks are open at a time). */
@@ -111,7 +111,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     for (const entry of entries) {
       const path = relative === '' ? entry.name : `${relative}/${entry.name}`
       if (entry.name.startsWith('.')) {
-        if (entry.isFile() && TEMP_NAME.test(entry.name)) this.#removeLeftover(path)
+        if (entry.isFile() && entry.name.endsWith(TEMP_SUFFIX)) this.#removeLeftover(path)
         continue
       }
       if (entry.isDirectory()) {
@@ -209,7 +209,7 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
     this.#ensureParents(path)
     const folder = dirname(full)
     const name = full.slice(folder.length + 1)
-    const temp = join(folder, `.${name}.${TEMP_PREFIX}${(++tempCounter).toString(36)}.regsync-tmp`)
+    const temp = join(folder, `.${name}.${TEMP_PREFIX}${(++tempCounter).toString(36)}${TEMP_SUFFIX}`)
     let mode: number | undefined
     // A file that must not exist yet has no mode to keep; if it does exist, the check before the
     // rename refuses the write anyway.
