@@ -137,9 +137,10 @@ const TEXT_CACHE_DELAY_MS = 1000
 const COMPACT_UPDATES = 2000
 const COMPACT_BYTES = 256 * 1024
 /**
- * While more work is queued, compaction waits until the log is this many times past its threshold:
- * encoding the state takes the thread for tens of ms (55 ms per receiving node in a burst of 1,000
- * files), and in a burst it would run several times over a growing document.
+ * A long log is compacted once the replica is idle. Right after a commit, it is compacted only once
+ * it is this many times past its threshold, which bounds it under sustained load: encoding the
+ * state takes the thread for tens of ms (40-65 ms per node in a burst of 1,000 files), and in a burst
+ * it would run several times over a growing document.
  */
 const COMPACT_BUSY_SLACK = 4
 
@@ -832,6 +833,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
 
   #resolveIfIdle(): void {
     if (this.#draining !== undefined || this.#landing !== undefined || this.#hasWork() || this.#timers.size > 0) return
+    // Nothing is planned or written: the document holds exactly what is committed.
+    if (this.#status === 'open') this.#compactIfDue(1)
     const waiters = this.#idleWaiters
     this.#idleWaiters = []
     for (const resolve of waiters) resolve()
@@ -1084,7 +1087,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     await this.#store.commit({ updates: updates.map((u) => u.update), index: indexChanges, journal })
     const committed = performance.now()
     for (const { update, origin } of updates) this.emit('update', [update, origin])
-    this.#compactIfDue()
+    this.#compactIfDue(COMPACT_BUSY_SLACK)
 
     // 6. Touch the disk: run by the caller, while the next round is planned.
     const changes = this.#roundChanges
@@ -1128,12 +1131,10 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   /**
-   * Compacts the update log in the background once it is long enough. Called right after a commit,
-   * while the document holds exactly what is committed.
+   * Compacts the update log in the background once it is `slack` times past its threshold. Called
+   * only where the document holds exactly what is committed: right after a commit, and when idle.
    */
-  #compactIfDue(): void {
-    const busy = this.#dirty.size > 0 || this.#remote.length > 0 || this.#operations.length > 0
-    const slack = busy ? COMPACT_BUSY_SLACK : 1
+  #compactIfDue(slack: number): void {
     if (!this.#store.shouldCompact(COMPACT_UPDATES * slack, COMPACT_BYTES * slack, slack)) return
     // Written in the background, so that the queue does not wait for LevelDB (a compaction took
     // 40-80 ms at 500 edits/s).
