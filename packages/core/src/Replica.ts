@@ -1085,9 +1085,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#roundJournal = []
     const decided = performance.now()
     await this.#store.commit({ updates: updates.map((u) => u.update), index: indexChanges, journal })
-    const committed = performance.now()
     for (const { update, origin } of updates) this.emit('update', [update, origin])
     this.#compactIfDue(COMPACT_BUSY_SLACK)
+    const committed = performance.now()
 
     // 6. Touch the disk: run by the caller, while the next round is planned.
     const changes = this.#roundChanges
@@ -1120,6 +1120,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           removals: removals.length,
           readMs: round1(planned - started),
           applyMs: round1(decided - planned),
+          // Persisting the round, then handing its updates on.
           commitMs: round1(committed - decided),
           waitMs: round1(landing - committed),
           writeMs: round1(performance.now() - landing)
