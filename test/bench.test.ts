@@ -85,6 +85,32 @@ describe('bench (smoke run)', () => {
     expect(svg).toMatch(/^<svg[^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/)
     expect(svg).toContain('regsync (n=')
     expect((await readdir(out)).filter((name) => name.endsWith('-cdf.svg')).length).toBeGreaterThanOrEqual(3)
+    // Each run keeps its agents' output; cold-start logs at info, for the ready line it times.
+    expect((await readdir(join(out, 'logs'))).sort()).toEqual(expect.arrayContaining(['cold-start-run1', 'edit-latency-run1', 'crash-run1']))
+    expect(await readFile(join(out, 'logs', 'cold-start-run1', 'node1.log'), 'utf8')).toContain('regsync agent ready')
+  })
+
+  it('logs the agents at the level asked for, and refuses a level the agent does not have', { timeout: 60_000 }, async () => {
+    const out = await tempDir()
+    roots.push(out)
+    const run = async (...args: string[]): Promise<{ code: number | null; output: string }> => {
+      const child = spawn(process.execPath, [CLI, 'edit-latency', '--quick', '--systems', 'regsync', '--out', out, ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+      let output = ''
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk))
+      return { code: await new Promise<number | null>((resolve) => child.on('exit', resolve)), output }
+    }
+    const refused = await run('--agent-log-level', 'loud')
+    expect(refused.code).toBe(2)
+    expect(refused.output).toContain('--agent-log-level must be trace, debug, info, warn or error, not "loud"')
+
+    const debug = await run('--agent-log-level', 'debug')
+    expect(debug.code, debug.output.slice(-2000)).toBe(0)
+    const logs = join(out, 'logs', 'edit-latency-run1')
+    expect((await readdir(logs)).sort()).toEqual(['node0.log', 'node1.log', 'node2.log'])
+    // Every line is the agent's JSON, down to each round's debug line.
+    const lines = (await readFile(join(logs, 'node1.log'), 'utf8')).trim().split('\n').map((line) => JSON.parse(line) as { msg: string })
+    expect(lines.map((line) => line.msg)).toEqual(expect.arrayContaining(['regsync agent ready', 'reconcile round']))
   })
 
   it('starts an agent again when another socket took its port meanwhile', { timeout: 60_000 }, async () => {

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import type { RunOptions, Scenario, ScenarioResult } from './scenario.js'
 import type { SystemName } from './systems/SyncSystem.js'
-import { AGENT_BIN } from './systems/RegsyncProcesses.js'
+import { AGENT_BIN, AGENT_LOG_LEVELS } from './systems/RegsyncProcesses.js'
 import { Progress } from './report/progress.js'
 import { summarize, markdownSection } from './report/summary.js'
 import type { ScenarioSummary } from './report/summary.js'
@@ -64,12 +64,17 @@ Options:
                       from the agents' own counters where they have them).
   --agent-node-args=S Node options for the agents, e.g. --agent-node-args="--cpu-prof --cpu-prof-dir=/tmp/p%i"
                       (%i becomes the node index; mind the = sign).
+  --agent-log-level L The agents' --log-level: trace, debug, info, warn or error (default warn,
+                      info in cold-start, which times the ready line). Their output goes to
+                      logs/<scenario>-run<N>/node<index>.log under --out; debug logs every round
+                      and every file, and slows the agents.
   --watcher W         In-process only: native (regsync's default watcher, the default) or
                       chokidar (what --poll wraps, here without polling), to measure its cost.
   --work-dir DIR      Where the nodes' directories and data go (default: the system's temp
                       directory, $TMPDIR or /tmp). Bulk and join times depend on its file
                       system (see docs/benchmarks.md); the report names it.
-  --out DIR           Where results go (default bench/results/<timestamp>/).
+  --out DIR           Where results go (default bench/results/<timestamp>/): results.md,
+                      results.json, a latency CDF per scenario, and the agents' logs.
 `
 
 interface ChildMessage {
@@ -95,6 +100,7 @@ async function main(): Promise<number> {
       write: { type: 'string', default: 'inplace' },
       'no-proxy': { type: 'boolean', default: false },
       'agent-node-args': { type: 'string', default: '' },
+      'agent-log-level': { type: 'string' },
       watcher: { type: 'string', default: 'native' },
       out: { type: 'string' },
       'work-dir': { type: 'string' },
@@ -145,7 +151,7 @@ async function main(): Promise<number> {
     return 2
   }
   const workFs = await fileSystemOf(workDir)
-  const options: RunOptions = {
+  let options: RunOptions = {
     workDir,
     seed: Number(values.seed),
     quick: values.quick,
@@ -156,7 +162,8 @@ async function main(): Promise<number> {
     writeMode: write,
     proxies: !values['no-proxy'],
     watcher: values.watcher === 'chokidar' ? 'chokidar' : 'native',
-    agentNodeArgs: values['agent-node-args'].split(' ').filter((arg) => arg !== '')
+    agentNodeArgs: values['agent-node-args'].split(' ').filter((arg) => arg !== ''),
+    agentLogLevel: undefined
   }
   if (!Number.isInteger(options.nodes) || options.nodes < 2) {
     process.stderr.write('--nodes must be an integer of at least 2\n')
@@ -169,6 +176,15 @@ async function main(): Promise<number> {
   if (values.watcher === 'chokidar' && cluster !== 'in-process') {
     process.stderr.write('--watcher chokidar is a what-if of the in-process cluster: add --cluster in-process\n')
     return 2
+  }
+  const agentLogLevel = values['agent-log-level']
+  if (agentLogLevel !== undefined) {
+    const level = AGENT_LOG_LEVELS.find((known) => known === agentLogLevel && known !== 'fatal')
+    if (level === undefined) {
+      process.stderr.write(`--agent-log-level must be trace, debug, info, warn or error, not ${JSON.stringify(agentLogLevel)}\n`)
+      return 2
+    }
+    options = { ...options, agentLogLevel: level }
   }
   const runs = Number(values.runs ?? (values.quick ? 1 : 3))
   const out = resolve(values.out ?? fileURLToPath(new URL(`../results/${new Date().toISOString().replace(/[:.]/g, '-')}/`, import.meta.url)))
@@ -223,7 +239,8 @@ async function main(): Promise<number> {
     for (let run = 0; run < runs; run++) {
       progress.phase(`[${index + 1}/${names.length} ${scenarioName}${runs > 1 ? ` run ${run + 1}/${runs}` : ''}]`)
       const started = performance.now()
-      results.push(await spawnRun(scenarioName, { ...options, seed: options.seed + run }, progress))
+      const logDir = join(out, 'logs', `${scenarioName}-run${run + 1}`)
+      results.push(await spawnRun(scenarioName, { ...options, seed: options.seed + run, logDir }, progress))
       durationsMs.push(performance.now() - started)
       progress.line(`done in ${(durationsMs[durationsMs.length - 1]! / 1000).toFixed(1)} s`)
     }

@@ -1,6 +1,7 @@
 /** What a scenario gets, and what it reports. */
 import type { Correctness } from './workload/correctness.js'
 import type { NodeCost, SystemName } from './systems/SyncSystem.js'
+import type { AgentLogLevel } from './systems/RegsyncProcesses.js'
 
 /** Options of a run, from the command line. */
 export interface RunOptions {
@@ -23,6 +24,10 @@ export interface RunOptions {
   readonly watcher: 'native' | 'chokidar'
   /** Node options for the agent processes (`--cpu-prof`, for profiling). */
   readonly agentNodeArgs: readonly string[]
+  /** `--log-level` of the agent processes, where more verbose than the scenario's own. */
+  readonly agentLogLevel: AgentLogLevel | undefined
+  /** Where this run's agent processes write their output; set per run. */
+  readonly logDir?: string
 }
 
 /** What a scenario gets. */

@@ -1,10 +1,12 @@
 /**
  * One `regsync agent` child process: spawned with `node <bin> agent ...`, its JSON log lines read
- * for `regsync agent ready`, `/readyz` polled, and stopped with SIGTERM or SIGKILL. Costs come from
- * /proc while it runs; each life's figures are kept when it ends.
+ * for `regsync agent ready` (and kept in a file, when asked), `/readyz` polled, and stopped with
+ * SIGTERM or SIGKILL. Costs come from /proc while it runs; each life's figures are kept when it ends.
  */
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { createWriteStream } from 'node:fs'
+import { finished } from 'node:stream/promises'
 import { request } from 'node:http'
 import { cpuSeconds, peakRssMiB } from './procStats.js'
 import { sleep } from '../stats.js'
@@ -19,6 +21,8 @@ export interface AgentSpawn {
   readonly port: number
   /** Options for node itself, before the script. */
   readonly nodeArgs?: readonly string[]
+  /** A file that gets everything the agent prints, each life appended to the last. */
+  readonly logFile?: string
 }
 
 /** A live or stopped agent. */
@@ -76,8 +80,11 @@ export class AgentProcess {
     this.#stopping = false
     const child = spawn(process.execPath, [...(options.nodeArgs ?? []), options.bin, 'agent', ...options.args], { stdio: ['ignore', 'pipe', 'pipe'] })
     this.#child = child
+    const log = options.logFile === undefined ? undefined : createWriteStream(options.logFile, { flags: 'a' })
+    log?.on('error', () => {})
     let buffer = ''
     const onData = (chunk: string): void => {
+      log?.write(chunk)
       buffer += chunk
       let newline: number
       while ((newline = buffer.indexOf('\n')) >= 0) {
@@ -91,9 +98,12 @@ export class AgentProcess {
     child.stdout!.setEncoding('utf8').on('data', onData)
     child.stderr!.setEncoding('utf8').on('data', onData)
     this.#exited = new Promise((resolve) => {
-      child.once('exit', (code, signal) => {
+      // 'close': the output is read to its end, so the log file gets all of it.
+      child.once('close', (code, signal) => {
         if (!this.#stopping) this.#unexpectedExit = `${this.name} exited with ${signal ?? code}: ${this.tail.slice(-3).join(' | ')}`
-        resolve()
+        if (log === undefined) return resolve()
+        log.end()
+        finished(log).then(resolve, () => resolve())
       })
     })
     const deadline = started + timeoutMs

@@ -38,11 +38,19 @@ interface ProcessNode {
 
 /** Options beyond the common setup. */
 export interface RegsyncProcessOptions {
-  /** `--log-level` of the agents: `warn` keeps logging out of the figures; `info` logs the ready line. */
+  /** `--log-level` the scenario needs: `warn` (the default) keeps logging out of the figures; `info` logs the ready line. */
   readonly logLevel?: 'warn' | 'info'
+  /** `--log-level` the user asked for; the more verbose of the two is used. */
+  readonly agentLogLevel?: AgentLogLevel
+  /** Where each agent's output goes, as `node<index>.log`. */
+  readonly logDir?: string
   /** Node options for the agents; `%i` becomes the node index. */
   readonly nodeArgs?: readonly string[]
 }
+
+/** The agent's log levels, most verbose first. */
+export const AGENT_LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal'] as const
+export type AgentLogLevel = (typeof AGENT_LOG_LEVELS)[number]
 
 /** A cluster of agent processes. */
 export class RegsyncProcesses implements SyncSystem {
@@ -87,6 +95,7 @@ export class RegsyncProcesses implements SyncSystem {
   async #startAll(): Promise<void> {
     const { nodes, files } = this.#setup
     await mkdir(this.#root, { recursive: true })
+    if (this.#options.logDir !== undefined) await mkdir(this.#options.logDir, { recursive: true })
     await writeFile(this.#secretFile, `bench-${Math.random().toString(36).slice(2)}\n`, { mode: 0o600 })
     for (let i = 0; i < nodes; i++) await this.#createNode(i)
     for (const node of this.#nodes) node.peers = await this.#peerUrls(node.index, peersOf(node.index, nodes))
@@ -132,15 +141,22 @@ export class RegsyncProcesses implements SyncSystem {
       '--secret-file', this.#secretFile,
       '--cluster', 'cas',
       '--log-format', 'json',
-      '--log-level', this.#options.logLevel ?? 'warn',
+      '--log-level', this.#logLevel(),
       ...extra
     ]
     await node.reserved?.release()
     node.reserved = undefined
     const nodeArgs = (this.#options.nodeArgs ?? []).map((arg) => arg.replaceAll('%i', String(node.index)))
-    const times = await node.agent.start({ bin: AGENT_BIN, args, port: node.port, nodeArgs }, this.#setup.timeoutMs)
+    const logFile = this.#options.logDir === undefined ? undefined : join(this.#options.logDir, `node${node.index}.log`)
+    const times = await node.agent.start({ bin: AGENT_BIN, args, port: node.port, nodeArgs, ...(logFile === undefined ? {} : { logFile }) }, this.#setup.timeoutMs)
     node.fresh = false
     return times
+  }
+
+  #logLevel(): AgentLogLevel {
+    const needed = AGENT_LOG_LEVELS.indexOf(this.#options.logLevel ?? 'warn')
+    const asked = this.#options.agentLogLevel === undefined ? needed : AGENT_LOG_LEVELS.indexOf(this.#options.agentLogLevel)
+    return AGENT_LOG_LEVELS[Math.min(needed, asked)]!
   }
 
   /** Throws if an agent died on its own: the run then fails rather than waiting for a timeout. */

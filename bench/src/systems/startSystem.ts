@@ -20,7 +20,12 @@ export async function startSystem(name: SystemName, setup: SystemSetup, options:
   switch (name) {
     case 'regsync':
       return options.cluster === 'processes'
-        ? RegsyncProcesses.start(setup, { ...extras.regsync, nodeArgs: options.agentNodeArgs })
+        ? RegsyncProcesses.start(setup, {
+            ...extras.regsync,
+            nodeArgs: options.agentNodeArgs,
+            ...(options.agentLogLevel === undefined ? {} : { agentLogLevel: options.agentLogLevel }),
+            ...(options.logDir === undefined ? {} : { logDir: options.logDir })
+          })
         : RegsyncInProcess.start(setup, options.watcher)
     case 'rsync':
       return RsyncSystem.start(setup, options.rsyncPeriodMs)
