@@ -245,6 +245,9 @@ describe('regsync cluster (separate processes)', () => {
     const node = c.nodes[0]!
     expect((await node.request('/status', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
     expect((await node.request('/metrics', { headers: { authorization: 'Bearer wrong' } })).status).toBe(401)
+    const metrics = await node.request('/metrics')
+    expect(metrics.status).toBe(200)
+    expect(await metrics.text()).toMatch(/^regsync_watcher_overflows_total 0$/m)
     expect((await node.request('/healthz', { headers: { authorization: 'Bearer wrong' } })).status).toBe(200)
     const upgrade = await fetch(`${node.httpUrl}/sync/cas`, { headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-version': '13', 'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==', authorization: 'Bearer wrong' } }).catch((error: unknown) => error)
     expect(upgrade instanceof Response ? upgrade.status : 401).toBe(401)

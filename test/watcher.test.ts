@@ -5,13 +5,14 @@
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { pbkdf2 } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createRequire, syncBuiltinESMExports } from 'node:module'
 import { afterEach, describe, expect, it } from 'vitest'
 import { ChokidarWatcher, NativeWatcher, openReplica } from 'regsync'
 import type { Replica } from 'regsync'
 import type { Watcher } from '@regsync/core'
 import { removeDir, tempDir, waitFor } from './helpers/fs.js'
+import { CapturingLogger } from './helpers/replicas.js'
 
 const DEFINITION = (id: number): string =>
   JSON.stringify({ '@class': 'org.apereo.cas.services.CasRegisteredService', serviceId: `^https://app${id}/.*`, name: `App${id}`, id })
@@ -21,7 +22,11 @@ interface Recording {
   readonly paths: Set<string>
   readonly trees: Set<string>
   readonly errors: Error[]
+  overflows: number
 }
+
+/** How many unread events inotify keeps (`fs.inotify.max_queued_events`). */
+const QUEUE_LIMIT = Number(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8'))
 
 const cleanups: Array<() => Promise<void>> = []
 afterEach(async () => {
@@ -29,10 +34,11 @@ afterEach(async () => {
 })
 
 async function record(watcher: Watcher): Promise<Recording> {
-  const recording: Recording = { paths: new Set(), trees: new Set(), errors: [] }
+  const recording: Recording = { paths: new Set(), trees: new Set(), errors: [], overflows: 0 }
   await watcher.start({
     onPath: (path) => recording.paths.add(path),
     onTree: (folder) => recording.trees.add(folder),
+    onOverflow: () => recording.overflows++,
     onError: (error) => recording.errors.push(error)
   })
   cleanups.push(() => watcher.close())
@@ -115,6 +121,16 @@ describe('NativeWatcher', () => {
     await writeFile(join(dir, 'App-5.json'), DEFINITION(5))
     await waitFor('a file in the re-created root', () => seen.paths.has('App-5.json'))
   })
+
+  it('reports no overflow for a burst of files that fits in the event queue', async () => {
+    const dir = await services()
+    const recording = await record(new NativeWatcher({ path: dir }))
+    // Two events a file (create, then write): a quarter of the queue, all read in one turn.
+    const count = Math.floor(QUEUE_LIMIT / 8)
+    for (let id = 1; id <= count; id++) writeFileSync(join(dir, `App-${id}.json`), DEFINITION(id))
+    await waitFor('every file to be reported', () => recording.paths.size === count)
+    expect(recording.overflows).toBe(0)
+  })
 })
 
 describe('ChokidarWatcher with polling (--poll)', () => {
@@ -195,5 +211,21 @@ describe('a replica with the default watcher', () => {
     await writeFile(join(dir, 'App-3.json'), DEFINITION(3))
     await waitFor('the directory to be watched again', () => replica!.list().length === 3)
     expect(replica.list()).toEqual(['App-1.json', 'App-2.json', 'App-3.json'])
+  })
+
+  it('imports every file of a burst that overflowed the watcher\'s event queue, without waiting for a rescan', { timeout: 120_000 }, async () => {
+    const dir = await services()
+    const data = await services()
+    const logger = new CapturingLogger()
+    replica = await openReplica({ dir, data, rescanIntervalMs: 0, logger })
+    // Two events a file, all queued while this thread writes: more than the queue holds, so the
+    // kernel drops the rest, and those files are never reported one by one.
+    const count = Math.ceil(QUEUE_LIMIT / 2) + 1000
+    for (let id = 1; id <= count; id++) writeFileSync(join(dir, `App-${id}.json`), DEFINITION(id))
+    await waitFor('every file to be imported', () => replica!.list().length === count, 60_000)
+    expect(logger.lines.filter((line) => line.level === 'warn').map((line) => line.message)).toContainEqual(
+      expect.stringContaining(`the watcher's queue of ${QUEUE_LIMIT} events overflowed`)
+    )
+    expect(replica.watcherOverflows).toBeGreaterThan(0)
   })
 })

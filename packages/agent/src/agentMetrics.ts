@@ -70,6 +70,15 @@ export function createAgentMetrics({ replica, syncNode, info, ready }: AgentMetr
       }
     })
   }
+  new Counter({
+    name: 'regsync_watcher_overflows_total',
+    help: 'Times the directory watcher\'s event queue overflowed; each led to a scan of the whole directory.',
+    registers: [registry],
+    collect() {
+      this.reset()
+      this.inc(replica.watcherOverflows)
+    }
+  })
   collectDefaultMetrics({ register: registry })
   return registry
 }

@@ -216,6 +216,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #importAllowed = true
   #fresh = false
   readonly #rejectedPaths = new Set<string>()
+  #watcherOverflows = 0
 
   #status: ReplicaStatus | 'new' = 'new'
   #doc: Y.Doc = new Y.Doc()
@@ -331,6 +332,11 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     return this.#rejectedPaths.size
   }
 
+  /** Times the watcher's event queue overflowed (each one led to a scan of the whole directory). */
+  get watcherOverflows(): number {
+    return this.#watcherOverflows
+  }
+
   /** The services directory, for logs. */
   get location(): string {
     return this.#directory.location
@@ -352,6 +358,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         await this.#watcher.start({
           onPath: (path) => this.#onWatcherPath(path),
           onTree: (folder) => this.#onWatcherTree(folder),
+          onOverflow: (limit) => this.#onWatcherOverflow(limit),
           onError: (error) => this.#reportError('watcher failed', error)
         })
       }
@@ -703,6 +710,21 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     const prefix = folder === '' ? '' : `${folder}/`
     for (const path of this.#index.keys()) if (path.startsWith(prefix)) this.#dirty.add(path)
     for (const path of this.list()) if (path.startsWith(prefix)) this.#dirty.add(path)
+    this.#schedule()
+  }
+
+  #onWatcherOverflow(limit: number): void {
+    this.#watcherOverflows++
+    // While the document loads, the first full scan lists the directory again.
+    if (this.#status === 'opening') this.#listing = undefined
+    if (this.#status !== 'open') return
+    if (!this.#fullScan) {
+      this.#log.warn(
+        { limit },
+        `the watcher's queue of ${limit} events overflowed in a burst of changes, so some were missed: scanning the whole directory. If this repeats, raise fs.inotify.max_queued_events`
+      )
+    }
+    this.#fullScan = true
     this.#schedule()
   }
 

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, watch } from 'node:fs'
+import { lstatSync, readFileSync, readdirSync, watch } from 'node:fs'
 import type { FSWatcher } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { formatOf } from '@regsync/core'
@@ -10,6 +10,11 @@ export interface NativeWatcherOptions {
   readonly path: string
   /** While the directory is missing, look for it this often. Default 1000 ms. */
   readonly retryMs?: number
+  /**
+   * How many unread events the kernel keeps for the watches: `fs.inotify.max_queued_events`, read
+   * from /proc on Linux. Without it, an overflow is not detected (the periodic rescan still runs).
+   */
+  readonly queueLimit?: number
 }
 
 /**
@@ -29,6 +34,12 @@ export interface NativeWatcherOptions {
  * every path it knows under it. If the services directory itself goes missing, the watcher says
  * nothing (an unmounted volume is not a mass delete), looks for it every `retryMs`, and reports the
  * whole tree once it is back.
+ *
+ * inotify keeps at most `fs.inotify.max_queued_events` unread events (16,384 by default). Past that the
+ * kernel drops events and queues an overflow marker, which libuv discards without a word: writing
+ * 9,000 files while the event loop was busy left 808 of them unreported here. Node reads the whole
+ * queue in one turn of the event loop, so a turn that brings a queue's worth of events may have lost
+ * some, and the watcher reports an overflow (`onOverflow`): the engine then scans everything.
  */
 export class NativeWatcher implements Watcher {
   readonly #root: string
@@ -37,10 +48,14 @@ export class NativeWatcher implements Watcher {
   readonly #watches = new Map<string, FSWatcher>()
   #handlers: WatcherHandlers | undefined
   #retryTimer: ReturnType<typeof setTimeout> | undefined
+  readonly #queueLimit: number | undefined
+  /** Events delivered in this turn of the event loop. */
+  #turnEvents = 0
 
   constructor(options: NativeWatcherOptions) {
     this.#root = resolve(options.path)
     this.#retryMs = options.retryMs ?? 1000
+    this.#queueLimit = options.queueLimit ?? inotifyQueueLimit()
   }
 
   async start(handlers: WatcherHandlers): Promise<void> {
@@ -122,11 +137,24 @@ export class NativeWatcher implements Watcher {
 
   #onEvent(dir: string, event: string, name: string | Buffer | null): void {
     const handlers = this.#handlers
-    if (handlers === undefined || typeof name !== 'string' || name.length === 0) return
+    if (handlers === undefined) return
+    this.#countEvent(handlers)
+    if (typeof name !== 'string' || name.length === 0) return
     if (name.startsWith('.')) return
     const path = dir === '' ? name : `${dir}/${name}`
     if (event === 'rename') this.#onRename(dir, path)
     handlers.onPath(path)
+  }
+
+  /**
+   * Counts the events of this turn, each one however it is filtered (the temp files of this node's
+   * own writes fill the queue too), and reports an overflow once they come near a queue's worth.
+   */
+  #countEvent(handlers: WatcherHandlers): void {
+    const limit = this.#queueLimit
+    if (limit === undefined) return
+    if (this.#turnEvents++ === 0) setImmediate(() => (this.#turnEvents = 0))
+    if (this.#turnEvents === Math.floor(limit * OVERFLOW_SHARE)) handlers.onOverflow?.(limit)
   }
 
   /** Something was created, removed or moved at `path`: follow folders that came and went. */
@@ -159,5 +187,22 @@ export class NativeWatcher implements Watcher {
     } catch {
       return 'missing'
     }
+  }
+}
+
+/**
+ * The share of the queue's size that one turn's events must reach to count as an overflow. An
+ * overflow brings a full queue; a little less allows for events the count does not see.
+ */
+const OVERFLOW_SHARE = 0.9
+
+/** `fs.inotify.max_queued_events`, or `undefined` where there is no such setting. */
+function inotifyQueueLimit(): number | undefined {
+  if (process.platform !== 'linux') return undefined
+  try {
+    const limit = Number(readFileSync('/proc/sys/fs/inotify/max_queued_events', 'utf8').trim())
+    return Number.isSafeInteger(limit) && limit > 0 ? limit : undefined
+  } catch {
+    return undefined
   }
 }

@@ -17,5 +17,10 @@ export interface WatcherHandlers {
    * For watchers that keep no per-file state and so cannot name the files of a removed folder.
    */
   readonly onTree?: (folder: string) => void
+  /**
+   * Changes may have been missed anywhere (the watcher's event queue overflowed): the engine scans
+   * the whole directory. `limit` is the queue's size, for the log.
+   */
+  readonly onOverflow?: (limit: number) => void
   readonly onError: (error: Error) => void
 }
