@@ -1,5 +1,7 @@
 import { lstat, mkdir, readFile, readdir, symlink, utimes, writeFile } from 'node:fs/promises'
+import { spawnSync } from 'node:child_process'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterEach, describe, expect, it } from 'vitest'
 import { NodeDirectoryAdapter } from 'regsync'
 import type { FileStat, WriteRequest, WriteResult } from '@regsync/core'
@@ -126,5 +128,38 @@ describe('NodeDirectoryAdapter.list', () => {
     expect(removed.sort()).toEqual(['.App-1.json.9f2c01a3.regsync-tmp', 'team/.App-2.json.77aa00b1.regsync-tmp'])
     expect((await readdir(dir)).sort()).toEqual(['.App-3.json.1234abcd5.regsync-tmp', '.keep', '.notes.regsync-tmp.bak', 'App-1.json', 'team'])
     expect(await readdir(join(dir, 'team'))).toEqual([])
+  })
+})
+
+describe('NodeDirectoryAdapter without its write worker', () => {
+  it('writes on the calling thread when the worker cannot start, and an opened replica says so once', async () => {
+    const root = await tempDir()
+    // A fresh process, whose worker_threads cannot start a thread: the shared worker is per process.
+    const script = `
+      import { createRequire, syncBuiltinESMExports } from 'node:module'
+      import { readdirSync } from 'node:fs'
+      createRequire(import.meta.url)('node:worker_threads').Worker = class { constructor() { throw new Error('no threads here') } }
+      syncBuiltinESMExports()
+      const { openReplica } = await import(process.argv[1])
+      const [dir, data] = process.argv.slice(2)
+      const warnings = []
+      const quiet = () => {}
+      const logger = { debug: quiet, info: quiet, error: quiet, warn: (fields, message) => warnings.push(message) }
+      const replica = await openReplica({ dir, data, rescanIntervalMs: 0, logger })
+      const definition = (id) => JSON.stringify({ '@class': 'org.apereo.cas.services.CasRegisteredService', serviceId: 'https://app' + id, name: 'App' + id, id })
+      // Operations queued together make one round, whose writes go through writeMany.
+      for (const ids of [[1, 2, 3], [4, 5, 6]]) await Promise.all(ids.map((id) => replica.put('App-' + id + '.json', definition(id))))
+      await replica.close()
+      console.log(JSON.stringify({ files: readdirSync(dir).sort(), warnings }))
+    `
+    await mkdir(join(root, 'services'))
+    const regsync = fileURLToPath(new URL('../packages/regsync/dist/index.js', import.meta.url))
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script, regsync, join(root, 'services'), join(root, 'data')], { encoding: 'utf8', timeout: 60_000 })
+    expect(child.status, child.stderr).toBe(0)
+    const { files, warnings } = JSON.parse(child.stdout) as { files: string[]; warnings: string[] }
+    expect(files).toEqual(['App-1.json', 'App-2.json', 'App-3.json', 'App-4.json', 'App-5.json', 'App-6.json'])
+    expect(warnings).toEqual([
+      'the write worker could not start: no threads here; files are flushed and renamed on the main thread from now on, which is slower in bursts'
+    ])
   })
 })

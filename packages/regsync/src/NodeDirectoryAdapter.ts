@@ -41,6 +41,11 @@ export interface NodeDirectoryAdapterOptions {
   readonly fsync?: boolean
   /** Called with the path of each temp file that a listing removed (see {@link NodeDirectoryAdapter.list}). */
   readonly onLeftoverRemoved?: (path: string) => void
+  /**
+   * Called once, by the first {@link NodeDirectoryAdapter.writeMany} after the write worker could
+   * not start or stopped: the files are then flushed and renamed on the calling thread.
+   */
+  readonly onWriteWorkerFailed?: (error: Error) => void
 }
 
 /**
@@ -58,12 +63,15 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
   readonly location: string
   readonly #fsync: boolean
   readonly #onLeftoverRemoved: ((path: string) => void) | undefined
+  readonly #onWriteWorkerFailed: ((error: Error) => void) | undefined
+  #writeWorkerFailureReported = false
 
   constructor(options: NodeDirectoryAdapterOptions) {
     if (typeof options?.path !== 'string' || options.path.length === 0) throw new TypeError('options.path must be a non-empty string')
     this.location = resolve(options.path)
     this.#fsync = options.fsync ?? true
     this.#onLeftoverRemoved = options.onLeftoverRemoved
+    this.#onWriteWorkerFailed = options.onWriteWorkerFailed
   }
 
   /**
@@ -200,6 +208,11 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
       )
     }
     await Promise.all(landed)
+    const failure = WriteWorker.shared().failure
+    if (failure !== undefined && !this.#writeWorkerFailureReported) {
+      this.#writeWorkerFailureReported = true
+      this.#onWriteWorkerFailed?.(failure)
+    }
     return results
   }
 

@@ -43,8 +43,14 @@ export class WriteWorker {
 
   #worker: Worker | undefined
   #failed = false
+  #failure: Error | undefined
   #nextId = 0
   readonly #pending = new Map<number, Request>()
+
+  /** Why the worker could not start or stopped, if it did: writes then land on the calling thread. */
+  get failure(): Error | undefined {
+    return this.#failure
+  }
 
   /** Flushes (unless `flush` is false) and lands every temp file; one result per job, in order. */
   async landAll(jobs: readonly LandingJob[], flush: boolean): Promise<Landing[]> {
@@ -73,8 +79,9 @@ export class WriteWorker {
     try {
       // The descriptors are the caller's: the worker closes them without having opened them.
       worker = new Worker(PROGRAM, { eval: true, trackUnmanagedFds: false })
-    } catch {
+    } catch (error) {
       this.#failed = true
+      this.#failure = new Error(`the write worker could not start: ${(error as Error).message}`, { cause: error })
       return undefined
     }
     worker.unref()
@@ -87,6 +94,7 @@ export class WriteWorker {
     })
     const fail = (error: Error): void => {
       this.#failed = true
+      this.#failure ??= new Error(`the write worker stopped: ${error.message}`, { cause: error })
       this.#worker = undefined
       const pending = [...this.#pending.values()]
       this.#pending.clear()

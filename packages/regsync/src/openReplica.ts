@@ -46,7 +46,12 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
     directory: new NodeDirectoryAdapter({
       path: options.dir,
       fsync: options.fsync ?? true,
-      onLeftoverRemoved: (path) => options.logger?.info({ path }, `removed ${path}, a temp file left by an interrupted write`)
+      onLeftoverRemoved: (path) => options.logger?.info({ path }, `removed ${path}, a temp file left by an interrupted write`),
+      onWriteWorkerFailed: (error) =>
+        options.logger?.warn(
+          { reason: error.message },
+          `${error.message}; files are flushed and renamed on the main thread from now on, which is slower in bursts`
+        )
     }),
     watcher: watcherFor(options),
     logger: options.logger,
