@@ -42,7 +42,7 @@ export class WriteWorker {
   }
 
   #worker: Worker | undefined
-  #failed = false
+  /** Set once the worker could not start or stopped; from then on, writes land on the calling thread. */
   #failure: Error | undefined
   #nextId = 0
   readonly #pending = new Map<number, Request>()
@@ -55,7 +55,7 @@ export class WriteWorker {
   /** Flushes (unless `flush` is false) and lands every temp file; one result per job, in order. */
   async landAll(jobs: readonly LandingJob[], flush: boolean): Promise<Landing[]> {
     if (jobs.length === 0) return []
-    const worker = this.#failed ? undefined : this.#start()
+    const worker = this.#failure !== undefined ? undefined : this.#start()
     if (worker === undefined) return await landHere(jobs, flush)
     const id = this.#nextId++
     try {
@@ -68,7 +68,7 @@ export class WriteWorker {
       // The worker died with this request. Whatever it landed is in place; which files it did not
       // get to is not known, so none is touched again here (a descriptor may already be closed and
       // its number reused). Each path's pending write is settled by the next look at it.
-      const message = `the write worker stopped: ${(error as Error).message}`
+      const { message } = error as Error
       return jobs.map(() => ({ error: { code: 'REGSYNC_WRITE_WORKER', message } }))
     }
   }
@@ -80,7 +80,6 @@ export class WriteWorker {
       // The descriptors are the caller's: the worker closes them without having opened them.
       worker = new Worker(PROGRAM, { eval: true, trackUnmanagedFds: false })
     } catch (error) {
-      this.#failed = true
       this.#failure = new Error(`the write worker could not start: ${(error as Error).message}`, { cause: error })
       return undefined
     }
@@ -93,12 +92,11 @@ export class WriteWorker {
       request.resolve(results)
     })
     const fail = (error: Error): void => {
-      this.#failed = true
       this.#failure ??= new Error(`the write worker stopped: ${error.message}`, { cause: error })
       this.#worker = undefined
       const pending = [...this.#pending.values()]
       this.#pending.clear()
-      for (const request of pending) request.reject(error)
+      for (const request of pending) request.reject(this.#failure)
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`the write worker exited with code ${code}`)))
