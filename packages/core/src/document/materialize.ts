@@ -1,7 +1,7 @@
 import type * as Y from 'yjs'
 import { canonicalText, formatOf, parseDefinition } from '../codec/codec.js'
 import { valuesEqual } from '../codec/canonicalJson.js'
-import { bodyIs, readBody, readText } from './registryDocument.js'
+import { bodyIs, readBody, readText, textMatchesBody } from './registryDocument.js'
 import type { Definition } from './registryDocument.js'
 
 /**
@@ -10,6 +10,10 @@ import type { Definition } from './registryDocument.js'
  * the body is written: sorted keys, `@class` first. Both depend only on the document state, so every
  * node that has the same state writes the same bytes.
  *
+ * Whether the text still parses to the body is known from the entry's stamp in most cases (a
+ * received definition that no one has edited since its author wrote it); otherwise the text is
+ * parsed and compared.
+ *
  * Returns `undefined` when the body cannot be written in the path's format (a YAML tag in a `.json`
  * file can only come from a hostile peer).
  */
@@ -17,6 +21,7 @@ export function materialize(path: string, entry: Y.Map<unknown>): string | undef
   const format = formatOf(path)
   if (format === undefined) return undefined
   const text = readText(entry)
+  if (text.length > 0 && textMatchesBody(entry)) return text
   let parsed: Definition | undefined
   if (text.length > 0) {
     try {

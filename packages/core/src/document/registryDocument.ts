@@ -7,6 +7,9 @@
  *   their source text). A YAML tag on a mapping is kept under {@link TAG_KEY}.
  * - `text`: a `Y.Text` with the exact text of the last local write. It changes by a minimal splice,
  *   so editing one field of a large file sends a small update.
+ * - `stamp`: set with the text when the text parses to the body: a digest of the live items of both
+ *   (see {@link textMatchesBody}). Absent in entries written before it existed, and stale once
+ *   either changes; both only mean the text must be parsed to be compared with the body.
  *
  * A local edit becomes nested operations on the existing entry; only a create sets `files[path]`,
  * because a concurrent set beats a delete while a nested edit loses to it (see DESIGN.md).
@@ -14,6 +17,7 @@
 import * as Y from 'yjs'
 import { decodeLeaf, encodeLeaf, valuesEqual } from '../codec/canonicalJson.js'
 import { isObjectValue, isTaggedValue, taggedValue } from '../value.js'
+import { itemsOf, mapDigest, textDigest } from './liveDigest.js'
 import type { ObjectValue, Value } from '../value.js'
 
 /** The top-level map name. */
@@ -22,6 +26,8 @@ export const FILES = 'files'
 export const BODY = 'body'
 /** Key of an entry's exact text. */
 export const TEXT = 'text'
+/** Key of an entry's stamp: the digest of its body and text when the text was known to parse to the body. */
+export const STAMP = 'stamp'
 /** Key under which a tagged mapping keeps its YAML tag. NUL cannot occur in a real key. */
 export const TAG_KEY = '\u0000tag'
 
@@ -42,21 +48,16 @@ export function isTombstone(files: Y.Map<Y.Map<unknown>>, path: string): boolean
   return item !== undefined && item.deleted
 }
 
-/**
- * The last item written under each key of a map: a deleted one is a removed key (in the registry
- * map, a tombstone). Yjs's internal API, so it is read only through this.
- */
-function itemsOf<T>(map: Y.Map<T>): Map<string, Y.Item> {
-  return (map as unknown as { _map: Map<string, Y.Item> })._map
-}
-
 /** The live entry at `path`, if any. */
 export function entryAt(files: Y.Map<Y.Map<unknown>>, path: string): Y.Map<unknown> | undefined {
   const entry = files.get(path)
   return entry instanceof Y.Map ? entry : undefined
 }
 
-/** Creates an entry for a new file. The only place an entry is set rather than edited. */
+/**
+ * Creates an entry for a new file. The only place an entry is set rather than edited. `definition`
+ * is what `text` parses to.
+ */
 export function createEntry(files: Y.Map<Y.Map<unknown>>, path: string, definition: Definition, text: string): void {
   const entry = new Y.Map<unknown>()
   const body = new Y.Map<unknown>()
@@ -65,6 +66,38 @@ export function createEntry(files: Y.Map<Y.Map<unknown>>, path: string, definiti
   files.set(path, entry)
   if (objectParts(definition) !== undefined) writeObject(body, definition)
   else body.set(ROOT_KEY, encodeLeaf(definition))
+  stamp(entry, definition)
+}
+
+/**
+ * Whether the entry's text is known to parse to its body without parsing it: its stamp, set when
+ * that was last proven, still matches the live items of both. Equal digests mean the same items,
+ * so the same body and text as when the stamp was set, however the replica got there. `false`
+ * proves nothing.
+ */
+export function textMatchesBody(entry: Y.Map<unknown>): boolean {
+  const stamped = entry.get(STAMP)
+  return typeof stamped === 'string' && stamped === entryDigest(entry)
+}
+
+/** Stamps the entry if its body is `definition`, what its text parses to (an old stamp is stale already). */
+function stamp(entry: Y.Map<unknown>, definition: Definition): void {
+  if (!bodyIs(entry, definition)) return
+  const digest = entryDigest(entry)
+  if (digest !== undefined && entry.get(STAMP) !== digest) entry.set(STAMP, digest)
+}
+
+/** The digest of the entry's body and text items, or `undefined` if it has no digest. */
+function entryDigest(entry: Y.Map<unknown>): string | undefined {
+  const items = itemsOf(entry)
+  const bodyItem = items.get(BODY)
+  const textItem = items.get(TEXT)
+  const body = entry.get(BODY)
+  const text = entry.get(TEXT)
+  if (bodyItem === undefined || textItem === undefined || !(body instanceof Y.Map) || !(text instanceof Y.Text)) return undefined
+  const bodyDigest = mapDigest(body, [bodyItem, textItem])
+  const textDigested = bodyDigest === undefined ? undefined : textDigest(text)
+  return textDigested === undefined ? undefined : `${bodyDigest}:${textDigested}`
 }
 
 /** Reads an entry's body as a {@link Definition}. */
@@ -124,7 +157,8 @@ export function readText(entry: Y.Map<unknown>): string {
 /**
  * Applies a local change to an entry as nested operations: what changed from `base` to `next` is
  * written, everything else is left as the document has it (a three-way merge). Without a base the
- * document's body is the base, so every difference from `next` is written.
+ * document's body is the base, so every difference from `next` is written. `next` is what `nextText`
+ * parses to.
  */
 export function applyChange(entry: Y.Map<unknown>, base: Definition | undefined, next: Definition, nextText: string): void {
   let body = entry.get(BODY)
@@ -145,12 +179,10 @@ export function applyChange(entry: Y.Map<unknown>, base: Definition | undefined,
   } else {
     mergeObject(map, base ?? readMap(map), next)
   }
-  let text = entry.get(TEXT)
-  if (!(text instanceof Y.Text)) {
-    entry.set(TEXT, new Y.Text(nextText))
-    return
-  }
-  spliceText(text as Y.Text, nextText)
+  const text = entry.get(TEXT)
+  if (text instanceof Y.Text) spliceText(text, nextText)
+  else entry.set(TEXT, new Y.Text(nextText))
+  stamp(entry, next)
 }
 
 /** Sets one field (a key path inside the body) to a value, creating objects on the way. */
