@@ -244,6 +244,42 @@ describe('a single replica over a directory', () => {
     expect(await readFile(join(b.dir, 'App-100.json'), 'utf8')).toBe(await readFile(join(a.dir, 'App-100.json'), 'utf8'))
   })
 
+  it('merges concurrent edits of fields inside one policy, and journals a nested field that lost', async () => {
+    const policy = (enabled: boolean, sso: boolean, order: number): string => `{
+  "@class" : "org.apereo.cas.services.CasRegisteredService",
+  "serviceId" : "^https://app.example.org/.*",
+  "name" : "App",
+  "id" : 100,
+  "accessStrategy" : {
+    "@class" : "org.apereo.cas.services.DefaultRegisteredServiceAccessStrategy",
+    "enabled" : ${enabled},
+    "ssoEnabled" : ${sso},
+    "requiredAttributes" : { "@class" : "java.util.HashMap", "order" : ${order} }
+  }
+}
+`
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), policy(true, true, 1)))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    // a turns the policy off; b turns single sign-on off; both change the same nested order.
+    await writeFile(join(a.dir, 'App-100.json'), policy(false, true, 2))
+    await writeFile(join(b.dir, 'App-100.json'), policy(true, false, 3))
+    await waitFor('a to import', () => a.replica.get('App-100.json')!.includes('"order" : 2'))
+    await waitFor('b to import', () => b.replica.get('App-100.json')!.includes('"order" : 3'))
+    await syncBoth(a.replica, b.replica)
+
+    const onA = await readFile(join(a.dir, 'App-100.json'), 'utf8')
+    expect(await readFile(join(b.dir, 'App-100.json'), 'utf8')).toBe(onA)
+    const merged = parseDefinition('json', onA) as Map<string, unknown>
+    const strategy = merged.get('accessStrategy') as Map<string, unknown>
+    expect(strategy.get('enabled')).toBe(false)
+    expect(strategy.get('ssoEnabled')).toBe(false)
+    const order = ((strategy.get('requiredAttributes') as Map<string, unknown>).get('order') as { text: string }).text
+    const lost = [...(await a.replica.journal()), ...(await b.replica.journal())].find((entry) => entry.kind === 'field')
+    expect(lost?.field).toEqual(['accessStrategy', 'requiredAttributes', 'order'])
+    expect(lost?.value).toBe(order === '2' ? '3' : '2')
+  })
+
   it('journals the losing file of a concurrent create', async () => {
     const a = await node()
     const b = await node()
@@ -531,6 +567,26 @@ describe('a single replica over a directory', () => {
     await expect(openReplica({ dir: n.dir, data: n.data })).rejects.toMatchObject({ code: 'REGSYNC_DATA_LOCKED' })
     await n.replica.put('App-100.json', APP.replace('"first"', '"still works"'))
     expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toContain('still works')
+  })
+
+  it('refuses a data dir of an older format, says what to do, and leaves the files alone', async () => {
+    const n = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    await n.replica.close()
+    // What regsync 0.1 left: format 1, whose document this version does not read.
+    const storage = new LevelStorageAdapter({ path: n.data })
+    await storage.open()
+    await storage.batch([{ type: 'put', key: 'meta!version', value: new TextEncoder().encode('1') }])
+    await storage.close()
+    const { openReplica } = await import('regsync')
+    const failure = await openReplica({ dir: n.dir, data: n.data }).catch((error: unknown) => error)
+    expect(failure).toMatchObject({ code: 'REGSYNC_DATA_VERSION' })
+    expect((failure as Error).message).toMatch(/format version 1, and this regsync reads version 2\. Stop the agent, move the data directory aside/)
+    expect(await readdir(n.dir)).toEqual(['App-100.json'])
+    expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toBe(APP)
+    // Started again on an empty data dir, it imports the directory as it is.
+    await rm(n.data, { recursive: true })
+    n.replica = await n.reopen()
+    expect(n.replica.list()).toEqual(['App-100.json'])
   })
 
   it('imports at start an edit made just after the start listed the directory', async () => {

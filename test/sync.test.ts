@@ -221,7 +221,7 @@ describe('nodes syncing over websockets', () => {
   }
 
   /** The registry of a document as plain JSON, for comparing two documents' content. */
-  const registryOf = (doc: Y.Doc): unknown => doc.getMap('files').toJSON()
+  const registryOf = (doc: Y.Doc): unknown => doc.getMap('registry').toJSON()
 
   it('answers a fresh node with its stored state, and the delete in its log still wins over a stale copy', async () => {
     // Over 256 KB in more than one update: the log is compacted into a snapshot once the node is idle.
@@ -245,6 +245,7 @@ describe('nodes syncing over websockets', () => {
     expect(fresh.store.pendingStructs).toBeNull()
     expect(fresh.store.pendingDs).toBeNull()
     expect(registryOf(fresh)).toEqual(registryOf(a.replica.doc))
+    expect(Object.keys(registryOf(fresh) as object)).toHaveLength(19)
 
     // A fresh node whose directory holds a stale copy of the deleted file removes it. As the agent
     // does with peers configured, it imports its directory only after its first sync.
@@ -266,6 +267,7 @@ describe('nodes syncing over websockets', () => {
     const fresh = new Y.Doc()
     Y.applyUpdate(fresh, messages[0]!.payload)
     expect(registryOf(fresh)).toEqual(registryOf(a.replica.doc))
+    expect(Object.keys(registryOf(fresh) as object)).toHaveLength(80)
   })
 
   it('lets a stock y-websocket WebsocketProvider see the registry', async () => {
@@ -278,7 +280,9 @@ describe('nodes syncing over websockets', () => {
     })
     try {
       await waitFor('the provider to sync', () => provider.synced)
-      expect([...doc.getMap('files').keys()]).toEqual(['App-1.json'])
+      const registry = doc.getMap<Y.Map<unknown>>('registry')
+      expect([...registry.keys()]).toEqual(['App-1.json'])
+      expect(String(registry.get('App-1.json')!.get('text'))).toBe(app(1))
     } finally {
       provider.destroy()
       doc.destroy()
@@ -336,14 +340,12 @@ describe('nodes syncing over websockets', () => {
   it('never writes outside its directory for a valid update with unsafe paths', async () => {
     const a = await netNode({}, async (dir) => writeFile(join(dir, 'App-1.json'), app(1)))
     const evil = new Y.Doc()
-    const files = evil.getMap<Y.Map<unknown>>('files')
+    const files = evil.getMap<Y.Map<unknown>>('registry')
     for (const path of ['../evil.json', '/tmp/evil.json', '.hidden.json', 'sub/../../evil.json']) {
       const entry = new Y.Map<unknown>()
-      const body = new Y.Map<unknown>()
-      entry.set('body', body)
+      entry.set('base', '{"@class":"evil"}')
       entry.set('text', new Y.Text('{ "@class": "evil" }'))
       files.set(path, entry)
-      body.set('@class', '"evil"')
     }
     const socket = await rawSocket(a)
     const encoder = encoding.createEncoder()

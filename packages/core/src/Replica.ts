@@ -18,16 +18,16 @@
  */
 import * as Y from 'yjs'
 import { ObservableV2 } from 'lib0/observable'
-import { encodeLeaf, decodeLeaf } from './codec/canonicalJson.js'
+import { decodeLeaf } from './codec/canonicalJson.js'
 import { formatOf, parseDefinition } from './codec/codec.js'
 import type { Definition } from './document/registryDocument.js'
 import {
   applyChange,
   createEntry,
+  describeOverride,
   entryAt,
   filesOf,
   isTombstone,
-  readNode,
   setField
 } from './document/registryDocument.js'
 import { materialize } from './document/materialize.js'
@@ -761,19 +761,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       const path = event.path[0]
       if (typeof path !== 'string') continue
       if (!fromDisk) this.#markDocChanged(path, from)
-      if (!(event.target instanceof Y.Map) || event.path[1] !== 'body') continue
-      const fieldPrefix = event.path.slice(2).map(String)
+      if (!(event.target instanceof Y.Map) || event.path.length !== 1) continue
       for (const [key, change] of event.changes.keys) {
         if (change.action !== 'update') continue
-        if (concurrentLoser(event.target, key, transaction) === undefined) continue
         const old = change.oldValue as unknown
+        const lost = describeOverride(key, old)
+        if (lost === undefined || concurrentLoser(event.target, key, transaction) === undefined) continue
         if (typeof old === 'string' && old === event.target.get(key)) continue
-        this.#journal('field', path, {
-          field: [...fieldPrefix, key],
-          value: old instanceof Y.Map ? undefined : encodeLeaf(readNode(old)),
-          bytes: this.#texts.get(path),
-          from
-        })
+        this.#journal('field', path, { field: lost.field, value: lost.leaf, bytes: this.#texts.get(path), from })
       }
     }
   }

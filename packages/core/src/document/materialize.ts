@@ -1,8 +1,7 @@
 import type * as Y from 'yjs'
 import { canonicalText, formatOf, parseDefinition } from '../codec/codec.js'
 import { valuesEqual } from '../codec/canonicalJson.js'
-import { bodyIs, readBody, readText, textMatchesBody } from './registryDocument.js'
-import type { Definition } from './registryDocument.js'
+import { readBody, readText, textMatchesBody } from './registryDocument.js'
 
 /**
  * The bytes every node writes for an entry. When the author's text still parses to the body, it
@@ -15,24 +14,22 @@ import type { Definition } from './registryDocument.js'
  * parsed and compared.
  *
  * Returns `undefined` when the body cannot be written in the path's format (a YAML tag in a `.json`
- * file can only come from a hostile peer).
+ * file can only come from a hostile peer), or the entry has no body this version can read.
  */
 export function materialize(path: string, entry: Y.Map<unknown>): string | undefined {
   const format = formatOf(path)
   if (format === undefined) return undefined
   const text = readText(entry)
   if (text.length > 0 && textMatchesBody(entry)) return text
-  let parsed: Definition | undefined
+  const body = readBody(entry)
+  if (body === undefined) return undefined
   if (text.length > 0) {
     try {
-      parsed = parseDefinition(format, text)
+      if (valuesEqual(parseDefinition(format, text), body)) return text
     } catch {
       // Not the body's text any more (for instance two edits were merged): fall through.
     }
   }
-  if (parsed !== undefined && bodyIs(entry, parsed)) return text
-  const body = readBody(entry)
-  if (parsed !== undefined && valuesEqual(parsed, body)) return text
   try {
     return canonicalText(format, body)
   } catch {

@@ -53,7 +53,11 @@ export interface Commit {
   readonly journal?: readonly JournalEntry[]
 }
 
-const FORMAT_VERSION = '1'
+/**
+ * The data directory's format. 2: the document keeps each body as a base and field overrides
+ * (`registry`); 1 kept it as nested maps (`files`). A node does not read another format's data.
+ */
+const FORMAT_VERSION = '2'
 /** Deletes per batch while compacting, so one step never holds a huge batch in memory. */
 const COMPACT_STEP = 1000
 
@@ -121,7 +125,9 @@ export class ReplicaStore {
     if (version !== undefined && decoder.decode(version) !== FORMAT_VERSION) {
       throw new RegsyncError(
         ErrorCodes.DATA_VERSION,
-        `data directory has format version ${decoder.decode(version)}, this regsync reads version ${FORMAT_VERSION}`
+        `the data directory has format version ${decoder.decode(version)}, and this regsync reads version ${FORMAT_VERSION}. ` +
+          'Stop the agent, move the data directory aside, and start it again with an empty one: it syncs the registry from its peers, ' +
+          'or, on a node without peers, imports its services directory (docs/operations.md, "Upgrading")'
       )
     }
     const nodeBytes = await this.#adapter.get('meta!node')
