@@ -17,21 +17,11 @@ import { startCluster } from './helpers/cluster.js'
 import type { Cluster } from './helpers/cluster.js'
 import { editFile, sleep } from './helpers/fs.js'
 import { allJournals } from './helpers/offline.js'
+import { prng } from '@regsync/core/testing'
 
 const NODES = 5
 const SECONDS = Number(process.env.REGSYNC_SOAK_SECONDS ?? 60)
 const SEED = Number(process.env.REGSYNC_SOAK_SEED ?? Math.floor(Math.random() * 2 ** 31))
-
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 function definition(id: string): string {
   const fields = Array.from({ length: NODES }, (_, n) => `  "w${n}" : "init",`).join('\n')

@@ -3,6 +3,7 @@ import { decodeLeaf, encodeLeaf, stringifyJson, valuesEqual } from '../src/codec
 import { parseHjson } from '../src/codec/hjson.js'
 import { parseYaml, stringifyYaml } from '../src/codec/yamlCodec.js'
 import { isNumberValue, isTaggedValue, numberValue, taggedValue, type Value } from '../src/value.js'
+import { prng } from '../src/testing/prng.js'
 
 const n = numberValue
 const obj = (...entries: [string, Value][]): Map<string, Value> => new Map(entries)
@@ -136,18 +137,6 @@ describe('valuesEqual', () => {
 
 // ---------------------------------------------------------------------------------------------------
 // Seeded random values. A failure names its seed; set REGSYNC_TEST_SEED to replay it alone.
-
-/** mulberry32: tiny, fast, and good enough to explore value shapes. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 interface Shape {
   /** none: JSON only; yaml: tags as YAML can write them; any: everything a Value can hold. */

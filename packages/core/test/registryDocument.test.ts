@@ -9,6 +9,7 @@ import { applyChange, bodyIs, createEntry, entryAt, filesOf, readBody, setField 
 import type { Definition } from '../src/document/registryDocument.js'
 import { isTaggedValue, numberValue, taggedValue } from '../src/value.js'
 import type { ObjectValue, Value } from '../src/value.js'
+import { prng } from '../src/testing/prng.js'
 
 const corpus = new URL('../../../../shared/corpus/', import.meta.url)
 interface ManifestEntry {
@@ -324,17 +325,6 @@ describe('concurrent edits of one body', () => {
 
 // ---------------------------------------------------------------------------------------------------
 // Seeded random histories. A failure names its seed; set REGSYNC_TEST_SEED to replay it alone.
-
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const REPLAY = process.env.REGSYNC_TEST_SEED
 const SEEDS = REPLAY !== undefined ? [Number(REPLAY)] : [...Array.from({ length: 40 }, (_, i) => i + 1), Date.now() % 1_000_000_007]

@@ -4,6 +4,7 @@ import { valuesEqual } from '../src/codec/canonicalJson.js'
 import { canonicalText, parseDefinition } from '../src/codec/codec.js'
 import { materialize } from '../src/document/materialize.js'
 import { DELETED, encodeFieldKey } from '../src/document/fieldKeys.js'
+import { prng } from '../src/testing/prng.js'
 import {
   STAMP,
   applyChange,
@@ -169,17 +170,6 @@ describe('an entry stamp', () => {
 
 // ---------------------------------------------------------------------------------------------------
 // Seeded random histories. A failure names its seed; set REGSYNC_TEST_SEED to replay it alone.
-
-function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
 
 const REPLAY = process.env.REGSYNC_TEST_SEED
 const SEEDS = REPLAY !== undefined ? [Number(REPLAY)] : [...Array.from({ length: 30 }, (_, i) => i + 1), Date.now() % 1_000_000_007]

@@ -5,3 +5,4 @@
 export { MemoryStorageAdapter } from './MemoryStorageAdapter.js'
 export { runStorageAdapterTests } from './storageAdapterTests.js'
 export type { StorageAdapterTestContext } from './storageAdapterTests.js'
+export { prng } from './prng.js'
