@@ -97,6 +97,61 @@ describe('ReplicaStore compaction', () => {
   })
 })
 
+describe('ReplicaStore values over a MiB', () => {
+  /** Every key under `prefix` with the size of its value. */
+  async function stored(adapter: MemoryStorageAdapter, prefix: string): Promise<Array<[string, number]>> {
+    const out: Array<[string, number]> = []
+    for await (const [key, value] of adapter.entries(prefix)) out.push([key, value.byteLength])
+    return out
+  }
+
+  it('stores a large update and snapshot in parts of at most a MiB, and reads them back whole', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const store = new ReplicaStore(adapter)
+    await store.load()
+    const { doc, updates } = recordingDoc()
+    const files = doc.getMap<string>('files')
+    // Random text, so that the update does not shrink: 2.5 MiB in one update.
+    const random = (n: number): string => Array.from({ length: n }, () => Math.random().toString(36).slice(2, 12)).join('')
+    doc.transact(() => {
+      files.set('big.json', random(260_000))
+      files.set('small.json', 'x')
+    })
+    await store.commit({ updates: updates.splice(0) })
+    files.set('after.json', 'y')
+    await store.commit({ updates: updates.splice(0) })
+    const log = await stored(adapter, 'upd!')
+    expect(log.map(([key]) => key)).toEqual([
+      'upd!0000000000000001!0000',
+      'upd!0000000000000001!0001',
+      'upd!0000000000000001!0002',
+      'upd!0000000000000002'
+    ])
+    expect(log.every(([, size]) => size <= 1024 * 1024)).toBe(true)
+    // Read back: a restart and the stored state a fresh peer is sent.
+    expect((await store.readState()).updates.map((update) => update.byteLength)).toEqual([
+      log.slice(0, 3).reduce((sum, [, size]) => sum + size, 0),
+      log[3]![1]
+    ])
+    await store.close()
+    expect((await reload(adapter)).getMap<string>('files').toJSON()).toEqual(files.toJSON())
+
+    // A compaction writes the snapshot in parts and removes every part of the log and of older snapshots.
+    const again = new ReplicaStore(adapter)
+    await again.load()
+    await again.compact(Y.encodeStateAsUpdate(doc))
+    files.set('later.json', 'z')
+    await again.commit({ updates: updates.splice(0) })
+    await again.compact(Y.encodeStateAsUpdate(doc))
+    await again.close()
+    await adapter.open()
+    const snapshot = await stored(adapter, 'snap!')
+    expect(snapshot.map(([key]) => key)).toEqual(['snap!0000000000000003!0000', 'snap!0000000000000003!0001', 'snap!0000000000000003!0002'])
+    expect(await stored(adapter, 'upd!')).toEqual([])
+    expect((await reload(adapter)).getMap<string>('files').toJSON()).toEqual(files.toJSON())
+  })
+})
+
 describe('ReplicaStore journal', () => {
   const entry = (at: number, n: number): JournalEntry => ({
     id: `${String(at).padStart(13, '0')}-node-${String(n).padStart(4, '0')}`,

@@ -5,6 +5,8 @@
  * - `meta!version`, `meta!node`: format version and the node's stable id;
  * - `snap!<seq>`: the document state up to update `<seq>` (only the newest counts);
  * - `upd!<seq>`: one document update, `<seq>` a 16-digit hex counter;
+ * - a snapshot or update over {@link PART_BYTES} is stored as parts instead, `<key>!<part>` (4 hex
+ *   digits), written in one batch and read back joined;
  * - `idx!<path>`: the reconcile index record of a path;
  * - `jrn!<id>`: a conflict journal entry.
  *
@@ -60,12 +62,43 @@ export interface Commit {
 const FORMAT_VERSION = '2'
 /** Deletes per batch while compacting, so one step never holds a huge batch in memory. */
 const COMPACT_STEP = 1000
+/**
+ * Values over this size are stored in parts. LevelDB hands a value back in one allocation of its
+ * reading thread, and glibc keeps the memory of that thread's arena afterwards: reading a 38 MB
+ * snapshot in one piece (10,000 definitions) left 37 MB of resident memory for the life of the
+ * process, against 5 MB in parts of 1 MiB.
+ */
+const PART_BYTES = 1024 * 1024
+/** Sorts after every part of a key, and before the next sequence number's key. */
+const AFTER_PARTS = '~'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
 function seqKey(prefix: string, seq: number): string {
   return prefix + seq.toString(16).padStart(16, '0')
+}
+
+/** Adds the puts that store `value` under `key`: as it is, or in parts when it is large. */
+function putValue(operations: StorageOperation[], key: string, value: Uint8Array): void {
+  if (value.byteLength <= PART_BYTES) {
+    operations.push({ type: 'put', key, value })
+    return
+  }
+  for (let offset = 0, part = 0; offset < value.byteLength; offset += PART_BYTES, part++) {
+    operations.push({ type: 'put', key: `${key}!${part.toString(16).padStart(4, '0')}`, value: value.subarray(offset, offset + PART_BYTES) })
+  }
+}
+
+function joinParts(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!
+  const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0))
+  let offset = 0
+  for (const part of parts) {
+    joined.set(part, offset)
+    offset += part.byteLength
+  }
+  return joined
 }
 
 function encodeJson(value: unknown): Uint8Array {
@@ -160,17 +193,33 @@ export class ReplicaStore {
     let snapshot: Uint8Array | undefined
     let snapshotSeq = 0
     // Only the newest snapshot counts; an older one is left only by a compaction cut short.
-    for await (const [key, value] of this.#adapter.entries('snap!')) {
+    for await (const [key, value] of this.#joinedEntries('snap!')) {
       snapshot = value
       snapshotSeq = parseInt(key.slice('snap!'.length), 16)
     }
     const updates: Uint8Array[] = []
     let lastSeq = snapshotSeq
-    for await (const [key, value] of this.#adapter.entries('upd!', { gt: seqKey('upd!', snapshotSeq) })) {
+    for await (const [key, value] of this.#joinedEntries('upd!', seqKey('upd!', snapshotSeq) + AFTER_PARTS)) {
       updates.push(value)
       lastSeq = parseInt(key.slice('upd!'.length), 16)
     }
     return { snapshot, updates, snapshotSeq, lastSeq }
+  }
+
+  /** The entries under `prefix` (after `gt`), with the parts of a value stored in parts joined under its key. */
+  async *#joinedEntries(prefix: string, gt?: string): AsyncGenerator<[string, Uint8Array]> {
+    let parts: { key: string; values: Uint8Array[] } | undefined
+    for await (const [key, value] of this.#adapter.entries(prefix, gt === undefined ? {} : { gt })) {
+      const split = key.indexOf('!', prefix.length)
+      const whole = split < 0 ? key : key.slice(0, split)
+      if (parts !== undefined && parts.key !== whole) {
+        yield [parts.key, joinParts(parts.values)]
+        parts = undefined
+      }
+      if (split < 0) yield [key, value]
+      else (parts ??= { key: whole, values: [] }).values.push(value)
+    }
+    if (parts !== undefined) yield [parts.key, joinParts(parts.values)]
   }
 
   /** Records the format version and the node id; done once, on first start. */
@@ -193,7 +242,7 @@ export class ReplicaStore {
     const operations: StorageOperation[] = []
     for (const update of commit.updates ?? []) {
       this.#seq++
-      operations.push({ type: 'put', key: seqKey('upd!', this.#seq), value: update })
+      putValue(operations, seqKey('upd!', this.#seq), update)
       this.#updatesSinceSnapshot++
       this.#bytesSinceSnapshot += update.byteLength
     }
@@ -255,10 +304,12 @@ export class ReplicaStore {
 
   async #writeSnapshot(seq: number, state: Uint8Array): Promise<void> {
     const previous = this.#snapshotSeq
-    await this.#adapter.batch([{ type: 'put', key: seqKey('snap!', seq), value: state }])
+    const operations: StorageOperation[] = []
+    putValue(operations, seqKey('snap!', seq), state)
+    await this.#adapter.batch(operations)
     this.#snapshotSeq = seq
-    if (previous !== seq) await this.#deleteRange('snap!', seqKey('snap!', seq - 1))
-    await this.#deleteRange('upd!', seqKey('upd!', seq))
+    if (previous !== seq) await this.#deleteRange('snap!', seqKey('snap!', seq - 1) + AFTER_PARTS)
+    await this.#deleteRange('upd!', seqKey('upd!', seq) + AFTER_PARTS)
     await this.#adapter.reclaim?.()
   }
 
