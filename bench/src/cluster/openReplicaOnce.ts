@@ -1,8 +1,13 @@
 /**
- * A child process for the `node` scenario: opens a replica over `dir` and `data` in a fresh process,
- * prints how long that took and what the process holds afterwards (after a full GC when Node was
- * started with `--expose-gc`), as one JSON line, and closes it. A cold start measured in the
- * scenario's own process would count the heap left over from the import.
+ * A child process for the `node` scenario: opens a replica over `dir` and `data` in a fresh process
+ * (an import when `data` is empty, a cold start when it holds a registry), prints how long that took
+ * and what the process holds once it has settled, as one JSON line, and closes it. Measured in the
+ * scenario's own process, the figures would count the harness's heap too.
+ *
+ * RSS is read once the replica has finished its background work (the compaction after an import),
+ * after a full GC (Node started with `--expose-gc`), and again after a pause and a second GC: V8
+ * releases the memory of freed buffers on a background thread, so a reading taken at once sometimes
+ * still holds them.
  */
 import { openReplica } from 'regsync'
 
@@ -14,6 +19,9 @@ if (dir === undefined || data === undefined) {
 const started = performance.now()
 const replica = await openReplica({ dir, data, rescanIntervalMs: 0 })
 const openMs = performance.now() - started
+await replica.settled()
+global.gc?.()
+await new Promise((resolve) => setTimeout(resolve, 100))
 global.gc?.()
 const memory = process.memoryUsage()
 process.stdout.write(

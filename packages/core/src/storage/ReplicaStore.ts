@@ -5,8 +5,9 @@
  * - `meta!version`, `meta!node`: format version and the node's stable id;
  * - `snap!<seq>`: the document state up to update `<seq>` (only the newest counts);
  * - `upd!<seq>`: one document update, `<seq>` a 16-digit hex counter;
- * - a snapshot or update over {@link PART_BYTES} is stored as parts instead, `<key>!<part>` (4 hex
- *   digits), written in one batch and read back joined;
+ * - a snapshot or update over {@link PART_BYTES} is stored in parts instead: `<key>!<part>` (4 hex
+ *   digits), each written in a batch of its own, then `<key>!~` (the number of parts) in the batch
+ *   that commits the value; parts without it are the leftovers of a crash, and are not read;
  * - `idx!<path>`: the reconcile index record of a path;
  * - `jrn!<id>`: a conflict journal entry.
  *
@@ -63,13 +64,16 @@ const FORMAT_VERSION = '2'
 /** Deletes per batch while compacting, so one step never holds a huge batch in memory. */
 const COMPACT_STEP = 1000
 /**
- * Values over this size are stored in parts. LevelDB hands a value back in one allocation of its
- * reading thread, and glibc keeps the memory of that thread's arena afterwards: reading a 38 MB
- * snapshot in one piece (10,000 definitions) left 37 MB of resident memory for the life of the
- * process, against 5 MB in parts of 1 MiB.
+ * Values over this size are stored in parts, each written in a batch of its own. LevelDB hands a
+ * value back in one allocation of its reading thread, and a batch is one growing buffer; glibc then
+ * keeps the memory of those allocations for the life of the process. Reading a 38 MB snapshot (10,000
+ * definitions) in one piece left 37 MB resident, against 5 MB in parts of 1 MiB; writing it in one
+ * batch grew a buffer to 32 MB and left glibc holding freed memory in every thread's arena.
  */
 const PART_BYTES = 1024 * 1024
-/** Sorts after every part of a key, and before the next sequence number's key. */
+/** The suffix of the key that completes a value stored in parts; it sorts after every part. */
+const PARTS_HEAD = '~'
+/** Appended to a key, sorts after its parts and head (`!` < `~`), and before the next sequence number's key. */
 const AFTER_PARTS = '~'
 
 const encoder = new TextEncoder()
@@ -79,15 +83,21 @@ function seqKey(prefix: string, seq: number): string {
   return prefix + seq.toString(16).padStart(16, '0')
 }
 
-/** Adds the puts that store `value` under `key`: as it is, or in parts when it is large. */
-function putValue(operations: StorageOperation[], key: string, value: Uint8Array): void {
+/**
+ * Stores `value` under `key`: as it is, in `operations`, or in parts, each put in a batch of its own
+ * (added to `ahead`, written first) and the head in `operations`, so that the value exists once the
+ * batch of `operations` lands, and not before.
+ */
+function putValue(ahead: StorageOperation[][], operations: StorageOperation[], key: string, value: Uint8Array): void {
   if (value.byteLength <= PART_BYTES) {
     operations.push({ type: 'put', key, value })
     return
   }
-  for (let offset = 0, part = 0; offset < value.byteLength; offset += PART_BYTES, part++) {
-    operations.push({ type: 'put', key: `${key}!${part.toString(16).padStart(4, '0')}`, value: value.subarray(offset, offset + PART_BYTES) })
+  let part = 0
+  for (let offset = 0; offset < value.byteLength; offset += PART_BYTES, part++) {
+    ahead.push([{ type: 'put', key: `${key}!${part.toString(16).padStart(4, '0')}`, value: value.subarray(offset, offset + PART_BYTES) }])
   }
+  operations.push({ type: 'put', key: `${key}!${PARTS_HEAD}`, value: encoder.encode(String(part)) })
 }
 
 function joinParts(parts: readonly Uint8Array[]): Uint8Array {
@@ -206,20 +216,32 @@ export class ReplicaStore {
     return { snapshot, updates, snapshotSeq, lastSeq }
   }
 
-  /** The entries under `prefix` (after `gt`), with the parts of a value stored in parts joined under its key. */
+  /**
+   * The entries under `prefix` (after `gt`); a value stored in parts is joined under its key, and
+   * parts without their head (a write cut short) are left out.
+   */
   async *#joinedEntries(prefix: string, gt?: string): AsyncGenerator<[string, Uint8Array]> {
-    let parts: { key: string; values: Uint8Array[] } | undefined
+    let parts: { key: string; values: Map<number, Uint8Array> } | undefined
     for await (const [key, value] of this.#adapter.entries(prefix, gt === undefined ? {} : { gt })) {
       const split = key.indexOf('!', prefix.length)
-      const whole = split < 0 ? key : key.slice(0, split)
-      if (parts !== undefined && parts.key !== whole) {
-        yield [parts.key, joinParts(parts.values)]
-        parts = undefined
+      if (split < 0) {
+        yield [key, value]
+        continue
       }
-      if (split < 0) yield [key, value]
-      else (parts ??= { key: whole, values: [] }).values.push(value)
+      const whole = key.slice(0, split)
+      const suffix = key.slice(split + 1)
+      if (parts?.key !== whole) parts = { key: whole, values: new Map() }
+      if (suffix !== PARTS_HEAD) {
+        parts.values.set(parseInt(suffix, 16), value)
+        continue
+      }
+      // A write cut short may have left more parts than the value that reused its key has.
+      const count = Number(decoder.decode(value))
+      const ordered: Uint8Array[] = []
+      for (let part = 0; part < count && parts.values.has(part); part++) ordered.push(parts.values.get(part)!)
+      if (ordered.length === count) yield [whole, joinParts(ordered)]
+      parts = undefined
     }
-    if (parts !== undefined) yield [parts.key, joinParts(parts.values)]
   }
 
   /** Records the format version and the node id; done once, on first start. */
@@ -239,10 +261,11 @@ export class ReplicaStore {
    * hop of an edit.
    */
   async commit(commit: Commit): Promise<void> {
+    const ahead: StorageOperation[][] = []
     const operations: StorageOperation[] = []
     for (const update of commit.updates ?? []) {
       this.#seq++
-      putValue(operations, seqKey('upd!', this.#seq), update)
+      putValue(ahead, operations, seqKey('upd!', this.#seq), update)
       this.#updatesSinceSnapshot++
       this.#bytesSinceSnapshot += update.byteLength
     }
@@ -257,6 +280,7 @@ export class ReplicaStore {
       operations.push({ type: 'put', key: 'jrn!' + entry.id, value: encodeJson(entry) })
     }
     if (operations.length === 0) return
+    for (const batch of ahead) await this.#adapter.batch(batch, { sync: false })
     const journaled = commit.journal?.length ?? 0
     const write = this.#adapter.batch(operations, { sync: journaled > 0 })
     await (journaled > 0 ? this.#landJournal(write, journaled) : write)
@@ -304,8 +328,10 @@ export class ReplicaStore {
 
   async #writeSnapshot(seq: number, state: Uint8Array): Promise<void> {
     const previous = this.#snapshotSeq
+    const ahead: StorageOperation[][] = []
     const operations: StorageOperation[] = []
-    putValue(operations, seqKey('snap!', seq), state)
+    putValue(ahead, operations, seqKey('snap!', seq), state)
+    for (const batch of ahead) await this.#adapter.batch(batch, { sync: false })
     await this.#adapter.batch(operations)
     this.#snapshotSeq = seq
     if (previous !== seq) await this.#deleteRange('snap!', seqKey('snap!', seq - 1) + AFTER_PARTS)
