@@ -589,6 +589,30 @@ describe('a single replica over a directory', () => {
     expect(n.replica.list()).toEqual(['App-100.json'])
   })
 
+  it('refuses a data dir whose document lost what its index records, and removes no file', async () => {
+    const n = await node({}, async (dir) => {
+      await writeFile(join(dir, 'App-100.json'), APP)
+      await writeFile(join(dir, 'App-101.json'), APP.replace('100', '101'))
+    })
+    await n.replica.close()
+    // The document's log and snapshot are gone; the index still records both files.
+    const storage = new LevelStorageAdapter({ path: n.data })
+    await storage.open()
+    const lost: string[] = []
+    for (const prefix of ['upd!', 'snap!']) for await (const [key] of storage.entries(prefix)) lost.push(key)
+    expect(lost.length).toBeGreaterThan(0)
+    await storage.batch(lost.map((key) => ({ type: 'del' as const, key })))
+    await storage.close()
+    const { openReplica } = await import('regsync')
+    const failure = await openReplica({ dir: n.dir, data: n.data }).catch((error: unknown) => error)
+    expect(failure).toMatchObject({ code: 'REGSYNC_STORAGE' })
+    expect((failure as Error).message).toMatch(/data directory is damaged: its document lacks 2 of the 2 paths .* Nothing in the services directory was changed/)
+    expect((await readdir(n.dir)).sort()).toEqual(['App-100.json', 'App-101.json'])
+    await rm(n.data, { recursive: true })
+    n.replica = await n.reopen()
+    expect(n.replica.list()).toEqual(['App-100.json', 'App-101.json'])
+  })
+
   it('imports at start an edit made just after the start listed the directory', async () => {
     const n = await node({}, async (dir) => {
       await writeFile(join(dir, 'App-100.json'), APP)

@@ -419,9 +419,28 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     // A clientID must never be reused across starts: two lives of one node would write
     // conflicting items under one id. Yjs picks a random one; make sure it is unused here.
     while (this.#doc.store.clients.has(this.#doc.clientID)) this.#doc.clientID = randomClientId()
+    const files = filesOf(this.#doc)
+    let missing: string | undefined
+    let missingCount = 0
     for (const [path, record] of loaded.index) {
       this.#index.set(path, record)
       if (record.pending !== undefined) this.#docDirty.add(path)
+      if (record.base !== undefined && entryAt(files, path) === undefined && !isTombstone(files, path)) {
+        missing ??= path
+        missingCount++
+      }
+    }
+    if (missing !== undefined) {
+      // A base is committed in one batch with the update that put its path in the document, and a
+      // deleted path stays a tombstone: a path the index knows and the document never heard of means
+      // the stored document lost state. Reconciling would take every such file for deleted.
+      throw new RegsyncError(
+        ErrorCodes.STORAGE,
+        `the data directory is damaged: its document lacks ${missingCount} of the ${loaded.index.size} paths its index records ` +
+          `(${missing}${missingCount > 1 ? ', ...' : ''}). Nothing in the services directory was changed. ` +
+          'Move the data directory aside and start again with an empty one: the node syncs the registry from its peers, ' +
+          'or, without peers, imports its services directory'
+      )
     }
     this.#fresh = loaded.nodeId === undefined
     this.#importAllowed = this.#importOnOpen === true || (this.#importOnOpen === 'unless-fresh' && !this.#fresh)
