@@ -12,9 +12,13 @@ import { openReplica } from 'regsync'
 import { definition, fileName, prng } from '../definitions.js'
 import type { Scenario, ScenarioContext, ScenarioResult } from '../scenario.js'
 
+/** The bytes of the files under `path`, sub-folders (the data directory's blobs) included. */
 async function dirBytes(path: string): Promise<number> {
   let total = 0
-  for (const name of await readdir(path)) total += (await stat(join(path, name))).size
+  for (const entry of await readdir(path, { withFileTypes: true })) {
+    const child = join(path, entry.name)
+    total += entry.isDirectory() ? await dirBytes(child) : (await stat(child)).size
+  }
   return total
 }
 

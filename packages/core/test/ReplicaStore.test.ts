@@ -98,21 +98,22 @@ describe('ReplicaStore compaction', () => {
 })
 
 describe('ReplicaStore values over a MiB', () => {
-  /** Every key under `prefix` with the size of its value. */
-  async function stored(adapter: MemoryStorageAdapter, prefix: string): Promise<Array<[string, number]>> {
-    const out: Array<[string, number]> = []
-    for await (const [key, value] of adapter.entries(prefix)) out.push([key, value.byteLength])
+  /** Every key under `prefix`. */
+  async function keysOf(adapter: MemoryStorageAdapter, prefix: string): Promise<string[]> {
+    const out: string[] = []
+    for await (const [key] of adapter.entries(prefix)) out.push(key)
     return out
   }
 
-  it('stores a large update and snapshot in parts of at most a MiB, and reads them back whole', async () => {
+  /** Random text that does not shrink in an update: about `n` × 10 bytes. */
+  const random = (n: number): string => Array.from({ length: n }, () => Math.random().toString(36).slice(2, 12)).join('')
+
+  it('keeps a large update and snapshot in blobs named by their keys, and reads them back', async () => {
     const adapter = new MemoryStorageAdapter()
     const store = new ReplicaStore(adapter)
     await store.load()
     const { doc, updates } = recordingDoc()
     const files = doc.getMap<string>('files')
-    // Random text, so that the update does not shrink: 2.5 MiB in one update.
-    const random = (n: number): string => Array.from({ length: n }, () => Math.random().toString(36).slice(2, 12)).join('')
     doc.transact(() => {
       files.set('big.json', random(260_000))
       files.set('small.json', 'x')
@@ -120,24 +121,16 @@ describe('ReplicaStore values over a MiB', () => {
     await store.commit({ updates: updates.splice(0) })
     files.set('after.json', 'y')
     await store.commit({ updates: updates.splice(0) })
-    const log = await stored(adapter, 'upd!')
-    expect(log.map(([key]) => key)).toEqual([
-      'upd!0000000000000001!0000',
-      'upd!0000000000000001!0001',
-      'upd!0000000000000001!0002',
-      'upd!0000000000000001!~',
-      'upd!0000000000000002'
-    ])
-    expect(log.every(([, size]) => size <= 1024 * 1024)).toBe(true)
-    // Read back: a restart and the stored state a fresh peer is sent.
-    expect((await store.readState()).updates.map((update) => update.byteLength)).toEqual([
-      log.slice(0, 3).reduce((sum, [, size]) => sum + size, 0),
-      log[4]![1]
-    ])
+    expect(await keysOf(adapter, 'upd!')).toEqual(['upd!0000000000000001!b', 'upd!0000000000000002'])
+    expect(await adapter.blobNames()).toEqual(['upd-0000000000000001'])
+    const big = (await adapter.readBlob('upd-0000000000000001'))!
+    expect(big.byteLength).toBeGreaterThan(2_500_000)
+    // Read back: the stored state a fresh peer is sent, and a restart.
+    expect((await store.readState()).updates.map((update) => update.byteLength)[0]).toBe(big.byteLength)
     await store.close()
     expect((await reload(adapter)).getMap<string>('files').toJSON()).toEqual(files.toJSON())
 
-    // A compaction writes the snapshot in parts and removes every part of the log and of older snapshots.
+    // A compaction keeps the snapshot in a blob and deletes the log's blobs and the older snapshot's.
     const again = new ReplicaStore(adapter)
     await again.load()
     await again.compact(Y.encodeStateAsUpdate(doc))
@@ -146,46 +139,45 @@ describe('ReplicaStore values over a MiB', () => {
     await again.compact(Y.encodeStateAsUpdate(doc))
     await again.close()
     await adapter.open()
-    const snapshot = await stored(adapter, 'snap!')
-    expect(snapshot.map(([key]) => key)).toEqual([
-      'snap!0000000000000003!0000',
-      'snap!0000000000000003!0001',
-      'snap!0000000000000003!0002',
-      'snap!0000000000000003!~'
-    ])
-    expect(await stored(adapter, 'upd!')).toEqual([])
+    expect(await keysOf(adapter, 'snap!')).toEqual(['snap!0000000000000003!b'])
+    expect(await keysOf(adapter, 'upd!')).toEqual([])
+    expect(await adapter.blobNames()).toEqual(['snap-0000000000000003'])
     expect((await reload(adapter)).getMap<string>('files').toJSON()).toEqual(files.toJSON())
   })
 
-  it('reads no value whose parts were written without their head, as a crash leaves them', async () => {
+  it('deletes at load the blobs no key names, as a crash leaves them, and no one else\'s', async () => {
     const adapter = new MemoryStorageAdapter()
     const store = new ReplicaStore(adapter)
     await store.load()
     const { doc, updates } = recordingDoc()
-    const files = doc.getMap<string>('files')
-    files.set('first.json', 'x')
+    doc.getMap<string>('files').set('big.json', random(200_000))
     await store.commit({ updates: updates.splice(0) })
     await store.close()
-    // A commit of a large update (seq 2) cut short after three of its parts.
     await adapter.open()
-    const part = new Uint8Array(1024 * 1024).fill(7)
-    for (let n = 0; n < 3; n++) await adapter.batch([{ type: 'put', key: `upd!0000000000000002!000${n}`, value: part }])
+    // A commit cut short after its blob was written, and a file that is not the store's.
+    await adapter.writeBlob('upd-0000000000000002', new Uint8Array([1, 2, 3]))
+    await adapter.writeBlob('notes.txt', new Uint8Array([4]))
     await adapter.close()
     const restarted = new ReplicaStore(adapter)
     const loaded = await restarted.load()
     expect(loaded.updates).toHaveLength(1)
-    // The next update takes seq 2 again, in two parts: the third part left over is not read with it.
-    files.set('second.json', Array.from({ length: 400_000 }, (_, i) => i.toString(36)).join(''))
-    await restarted.commit({ updates: updates.splice(0) })
-    const keys: string[] = []
-    for await (const [key] of adapter.entries('upd!0000000000000002')) keys.push(key)
-    expect(keys).toEqual(['upd!0000000000000002!0000', 'upd!0000000000000002!0001', 'upd!0000000000000002!0002', 'upd!0000000000000002!~'])
-    const state = await restarted.readState()
-    expect(state.updates).toHaveLength(2)
-    const fresh = new Y.Doc()
-    for (const update of state.updates) Y.applyUpdate(fresh, update)
-    expect(fresh.getMap<string>('files').toJSON()).toEqual(files.toJSON())
+    expect((await adapter.blobNames()).sort()).toEqual(['notes.txt', 'upd-0000000000000001'])
     await restarted.close()
+  })
+
+  it('refuses to load a log whose blob is missing', async () => {
+    const adapter = new MemoryStorageAdapter()
+    const store = new ReplicaStore(adapter)
+    await store.load()
+    const { doc, updates } = recordingDoc()
+    doc.getMap<string>('files').set('big.json', random(200_000))
+    await store.commit({ updates: updates.splice(0) })
+    await adapter.deleteBlob('upd-0000000000000001')
+    await store.close()
+    await expect(new ReplicaStore(adapter).load()).rejects.toMatchObject({
+      code: 'REGSYNC_STORAGE',
+      message: expect.stringMatching(/damaged: upd!0000000000000001!b names the blob upd-0000000000000001, which is missing/)
+    })
   })
 })
 

@@ -1,9 +1,19 @@
-import { readdir, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdir, open as openFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import { Level } from 'level'
 import { ErrorCodes, RegsyncError } from '@regsync/core'
 import type { BatchOptions, RangeOptions, StorageAdapter, StorageOperation } from '@regsync/core'
-import { assertStorageKey as assertKey, assertStorageOperations as assertOperations } from '@regsync/core'
+import { assertBlobName, assertStorageKey as assertKey, assertStorageOperations as assertOperations } from '@regsync/core'
+
+/**
+ * The folder of blobs inside the LevelDB directory. LevelDB leaves names it did not make alone. A
+ * blob is a plain file: reading one takes one copy, in the thread pool, where a LevelDB value takes
+ * several on this thread (10,000 definitions: 130 ms for the 38 MB snapshot, against 350 ms).
+ */
+const BLOBS = 'blobs'
+/** Temp files of a blob being written start with this; one left by a crash is removed at open. */
+const BLOB_TEMP = '.tmp-'
 
 /** Options for {@link LevelStorageAdapter}. */
 export interface LevelStorageAdapterOptions {
@@ -19,7 +29,8 @@ type Database = Level<string, Uint8Array>
  *
  * A resolved batch is in LevelDB's write-ahead log, so it survives `kill -9`; with `sync` (the
  * default) the log is also fsynced, so it survives power loss. Keys are stored as UTF-8, so they sort
- * by code point.
+ * by code point. Blobs are files in `blobs/` inside the LevelDB directory, written to a temp file,
+ * flushed and renamed.
  */
 export class LevelStorageAdapter implements StorageAdapter {
   readonly #path: string
@@ -55,6 +66,17 @@ export class LevelStorageAdapter implements StorageAdapter {
       } catch (error) {
         this.#status = 'closed'
         throw openError(this.#path, error)
+      }
+      try {
+        // The LevelDB lock is held: no other process writes blobs here.
+        await mkdir(this.#blobDir, { recursive: true })
+        for (const name of await readdir(this.#blobDir)) {
+          if (name.startsWith(BLOB_TEMP)) await rm(join(this.#blobDir, name), { force: true })
+        }
+      } catch (error) {
+        await db.close().catch(() => undefined)
+        this.#status = 'closed'
+        throw storageError(`cannot open data directory ${this.#path}`, error)
       }
       this.#db = db
       this.#status = 'open'
@@ -158,6 +180,70 @@ export class LevelStorageAdapter implements StorageAdapter {
     }
   }
 
+  /** Writes the blob `name`: a temp file, flushed, renamed over any blob of that name, and the folder flushed. */
+  async writeBlob(name: string, bytes: Uint8Array): Promise<void> {
+    this.#openDb()
+    assertBlobName(name)
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array')
+    const temp = join(this.#blobDir, `${BLOB_TEMP}${name}.${randomBytes(6).toString('hex')}`)
+    try {
+      const file = await openFile(temp, 'wx', 0o600)
+      try {
+        await file.writeFile(bytes)
+        await file.datasync()
+      } finally {
+        await file.close()
+      }
+      await rename(temp, join(this.#blobDir, name))
+      const folder = await openFile(this.#blobDir, 'r')
+      try {
+        await folder.sync()
+      } finally {
+        await folder.close()
+      }
+    } catch (error) {
+      await rm(temp, { force: true }).catch(() => undefined)
+      throw this.#operationError('write to', error)
+    }
+  }
+
+  /** The blob `name`, or `undefined`. */
+  async readBlob(name: string): Promise<Uint8Array | undefined> {
+    this.#openDb()
+    assertBlobName(name)
+    try {
+      return await readWhole(join(this.#blobDir, name))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw this.#operationError('read', error)
+    }
+  }
+
+  /** Deletes the blob `name`, if there is one. */
+  async deleteBlob(name: string): Promise<void> {
+    this.#openDb()
+    assertBlobName(name)
+    try {
+      await unlink(join(this.#blobDir, name))
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw this.#operationError('write to', error)
+    }
+  }
+
+  /** Every blob's name (temp files of blobs being written are not blobs). */
+  async blobNames(): Promise<string[]> {
+    this.#openDb()
+    try {
+      return (await readdir(this.#blobDir)).filter((name) => !name.startsWith('.'))
+    } catch (error) {
+      throw this.#operationError('read', error)
+    }
+  }
+
+  get #blobDir(): string {
+    return join(this.#path, BLOBS)
+  }
+
   /**
    * Asks LevelDB to compact its tables now, so that deleted keys stop taking space. LevelDB would do
    * it on its own schedule, which for a small, quiet database can be never.
@@ -173,23 +259,11 @@ export class LevelStorageAdapter implements StorageAdapter {
     }
   }
 
-  /** The summed size of the files in the LevelDB directory. */
+  /** The summed size of the files in the LevelDB directory, blobs included. */
   async size(): Promise<number> {
     this.#openDb()
     try {
-      const names = await readdir(this.#path)
-      const sizes = await Promise.all(
-        names.map(async (name) => {
-          try {
-            return (await stat(join(this.#path, name))).size
-          } catch (error) {
-            // Compaction deletes table and log files at any moment; a file gone since readdir takes no space.
-            if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0
-            throw error
-          }
-        })
-      )
-      return sizes.reduce((total, size) => total + size, 0)
+      return (await folderBytes(this.#path)) + (await folderBytes(this.#blobDir))
     } catch (error) {
       throw storageError(`cannot measure data directory ${this.#path}`, error)
     }
@@ -218,6 +292,45 @@ export class LevelStorageAdapter implements StorageAdapter {
     }
     return storageError(`cannot ${verb} data directory ${this.#path}`, error)
   }
+}
+
+/**
+ * Reads a whole file with as few requests to the thread pool as the kernel allows (usually one).
+ * `readFile` reads 512 KB a request, and each next request waits for this thread: at start, while the
+ * directory is listed on it, that stretched reading a 38 MB snapshot to 300 ms.
+ */
+async function readWhole(path: string): Promise<Uint8Array> {
+  const file = await openFile(path, 'r')
+  try {
+    const { size } = await file.stat()
+    const bytes = new Uint8Array(size)
+    let offset = 0
+    while (offset < size) {
+      const { bytesRead } = await file.read(bytes, offset, size - offset, offset)
+      if (bytesRead === 0) return bytes.subarray(0, offset)
+      offset += bytesRead
+    }
+    return bytes
+  } finally {
+    await file.close()
+  }
+}
+
+/** The summed size of the regular files directly in `folder`. */
+async function folderBytes(folder: string): Promise<number> {
+  const sizes = await Promise.all(
+    (await readdir(folder)).map(async (name) => {
+      try {
+        const info = await stat(join(folder, name))
+        return info.isFile() ? info.size : 0
+      } catch (error) {
+        // Compaction deletes table and log files at any moment; a file gone since readdir takes no space.
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return 0
+        throw error
+      }
+    })
+  )
+  return sizes.reduce((total, size) => total + size, 0)
 }
 
 /** Maps a failed `open()`: LEVEL_LOCKED (another process or instance) to DATA_LOCKED, the rest to STORAGE. */

@@ -38,6 +38,23 @@ describe('LevelStorageAdapter on disk', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
+  it('keeps blobs as files in blobs/, counts them in its size, and removes a blob write cut short at open', async () => {
+    const path = join(dir, 'data')
+    const adapter = adapterAt(path)
+    await adapter.open()
+    const before = await adapter.size()
+    await adapter.writeBlob('snap-0000000000000001', new Uint8Array(2_000_000).fill(1))
+    expect(await readdir(join(path, 'blobs'))).toEqual(['snap-0000000000000001'])
+    expect((await adapter.size()) - before).toBeGreaterThanOrEqual(2_000_000)
+    await adapter.close()
+    // What a crash during a write leaves: the temp file, never renamed.
+    await writeFile(join(path, 'blobs', '.tmp-snap-0000000000000002.0a1b2c'), new Uint8Array(10))
+    await adapter.open()
+    expect(await readdir(join(path, 'blobs'))).toEqual(['snap-0000000000000001'])
+    expect(await adapter.blobNames()).toEqual(['snap-0000000000000001'])
+    expect((await adapter.readBlob('snap-0000000000000001'))?.byteLength).toBe(2_000_000)
+  })
+
   it('refuses a second adapter on a directory that is open, naming it, and leaves the first intact', async () => {
     const path = join(dir, 'data')
     const first = adapterAt(path)

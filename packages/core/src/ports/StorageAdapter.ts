@@ -23,6 +23,21 @@ export interface StorageAdapter {
   size?(): Promise<number>
   /** Reclaims the space of deleted keys now, where the store defers it (LevelDB compaction). */
   reclaim?(): Promise<void>
+  /**
+   * Large values, kept beside the ordered store where the adapter has a better place for them (files,
+   * for LevelDB, which copies a value several times on its way in and out). The engine keeps a
+   * snapshot or a large update there, and its name in the store. An adapter has all four or none.
+   *
+   * `writeBlob` replaces any blob of that name, and resolves once the blob survives a crash of the
+   * machine (it is written before the batch that names it, which may not be flushed).
+   */
+  writeBlob?(name: string, bytes: Uint8Array): Promise<void>
+  /** The blob of that name, or `undefined`. */
+  readBlob?(name: string): Promise<Uint8Array | undefined>
+  /** Deletes the blob of that name; nothing happens when there is none. */
+  deleteBlob?(name: string): Promise<void>
+  /** The names of every blob, in no particular order. */
+  blobNames?(): Promise<string[]>
 }
 
 /** Options of {@link StorageAdapter.batch}. */

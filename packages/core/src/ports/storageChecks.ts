@@ -29,3 +29,13 @@ export function assertStorageOperations(operations: readonly StorageOperation[])
   }
 }
 
+
+/** Blob names are short, lower-case and safe as file names: `snap-00000000000001a4`. */
+const BLOB_NAME = /^[a-z0-9][a-z0-9.-]{0,99}$/
+
+/** Throws unless `name` is a valid blob name. */
+export function assertBlobName(name: unknown): asserts name is string {
+  if (typeof name !== 'string' || !BLOB_NAME.test(name)) {
+    throw new TypeError(`a blob name must be 1 to 100 of a-z, 0-9, '.' and '-', starting with a letter or digit, not ${JSON.stringify(name)}`)
+  }
+}

@@ -5,9 +5,9 @@
  * - `meta!version`, `meta!node`: format version and the node's stable id;
  * - `snap!<seq>`: the document state up to update `<seq>` (only the newest counts);
  * - `upd!<seq>`: one document update, `<seq>` a 16-digit hex counter;
- * - a snapshot or update over {@link PART_BYTES} is stored in parts instead: `<key>!<part>` (4 hex
- *   digits), each written in a batch of its own, then `<key>!~` (the number of parts) in the batch
- *   that commits the value; parts without it are the leftovers of a crash, and are not read;
+ * - `snap!<seq>!b`, `upd!<seq>!b`: instead of the above, for a value over {@link BLOB_BYTES} when the
+ *   adapter keeps blobs: the name of the blob that holds it (`snap-<seq>`, `upd-<seq>`), written and
+ *   flushed before the batch that names it;
  * - `idx!<path>`: the reconcile index record of a path;
  * - `jrn!<id>`: a conflict journal entry.
  *
@@ -64,17 +64,16 @@ const FORMAT_VERSION = '2'
 /** Deletes per batch while compacting, so one step never holds a huge batch in memory. */
 const COMPACT_STEP = 1000
 /**
- * Values over this size are stored in parts, each written in a batch of its own. LevelDB hands a
- * value back in one allocation of its reading thread, and a batch is one growing buffer; glibc then
- * keeps the memory of those allocations for the life of the process. Reading a 38 MB snapshot (10,000
- * definitions) in one piece left 37 MB resident, against 5 MB in parts of 1 MiB; writing it in one
- * batch grew a buffer to 32 MB and left glibc holding freed memory in every thread's arena.
+ * A snapshot or update over this size goes to a blob, where the adapter keeps blobs. LevelDB copies a
+ * value several times on its way in and out, each copy into fresh memory, and glibc keeps the memory
+ * of the larger ones: the 38 MB snapshot of 10,000 definitions took 350 ms to read from LevelDB (130 ms
+ * from a file) and left 37 MB resident.
  */
-const PART_BYTES = 1024 * 1024
-/** The suffix of the key that completes a value stored in parts; it sorts after every part. */
-const PARTS_HEAD = '~'
-/** Appended to a key, sorts after its parts and head (`!` < `~`), and before the next sequence number's key. */
-const AFTER_PARTS = '~'
+const BLOB_BYTES = 1024 * 1024
+/** The suffix of a key whose value is the name of the blob that holds it. */
+const BLOB_SUFFIX = '!b'
+/** Appended to a key, sorts after the key with {@link BLOB_SUFFIX}, and before the next sequence number's key. */
+const AFTER_BLOB = '~'
 
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
@@ -83,32 +82,9 @@ function seqKey(prefix: string, seq: number): string {
   return prefix + seq.toString(16).padStart(16, '0')
 }
 
-/**
- * Stores `value` under `key`: as it is, in `operations`, or in parts, each put in a batch of its own
- * (added to `ahead`, written first) and the head in `operations`, so that the value exists once the
- * batch of `operations` lands, and not before.
- */
-function putValue(ahead: StorageOperation[][], operations: StorageOperation[], key: string, value: Uint8Array): void {
-  if (value.byteLength <= PART_BYTES) {
-    operations.push({ type: 'put', key, value })
-    return
-  }
-  let part = 0
-  for (let offset = 0; offset < value.byteLength; offset += PART_BYTES, part++) {
-    ahead.push([{ type: 'put', key: `${key}!${part.toString(16).padStart(4, '0')}`, value: value.subarray(offset, offset + PART_BYTES) }])
-  }
-  operations.push({ type: 'put', key: `${key}!${PARTS_HEAD}`, value: encoder.encode(String(part)) })
-}
-
-function joinParts(parts: readonly Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!
-  const joined = new Uint8Array(parts.reduce((sum, part) => sum + part.byteLength, 0))
-  let offset = 0
-  for (const part of parts) {
-    joined.set(part, offset)
-    offset += part.byteLength
-  }
-  return joined
+/** The blob a large value under `key` goes to: `snap!00…1a` becomes `snap-00…1a`. */
+function blobNameOf(key: string): string {
+  return key.replace('!', '-')
 }
 
 function encodeJson(value: unknown): Uint8Array {
@@ -174,17 +150,23 @@ export class ReplicaStore {
       )
     }
     const nodeBytes = await this.#adapter.get('meta!node')
-    const { snapshot, snapshotSeq, updates, lastSeq } = await this.#readLog()
+    await this.#deleteUnnamedBlobs()
+    // The index is read and parsed on this thread while the snapshot's blob is read in the pool.
+    const [{ snapshot, snapshotSeq, updates, lastSeq }, index] = await Promise.all([this.#readLog(), this.#readIndex()])
     this.#snapshotBytes = snapshot?.byteLength ?? 0
     this.#snapshotSeq = snapshotSeq
     this.#seq = lastSeq
     this.#bytesSinceSnapshot = updates.reduce((sum, update) => sum + update.byteLength, 0)
     this.#updatesSinceSnapshot = updates.length
+    return { snapshot, updates, index, nodeId: nodeBytes === undefined ? undefined : decoder.decode(nodeBytes) }
+  }
+
+  async #readIndex(): Promise<Map<string, IndexRecord>> {
     const index = new Map<string, IndexRecord>()
     for await (const [key, value] of this.#adapter.entries('idx!')) {
       index.set(key.slice('idx!'.length), decodeJson<IndexRecord>(value))
     }
-    return { snapshot, updates, index, nodeId: nodeBytes === undefined ? undefined : decoder.decode(nodeBytes) }
+    return index
   }
 
   /**
@@ -200,47 +182,60 @@ export class ReplicaStore {
   }
 
   async #readLog(): Promise<StoredState & { snapshotSeq: number; lastSeq: number }> {
+    // Only the newest snapshot counts; an older one is left only by a compaction cut short.
+    let newest: [string, Uint8Array] | undefined
+    for await (const entry of this.#adapter.entries('snap!')) newest = entry
     let snapshot: Uint8Array | undefined
     let snapshotSeq = 0
-    // Only the newest snapshot counts; an older one is left only by a compaction cut short.
-    for await (const [key, value] of this.#joinedEntries('snap!')) {
-      snapshot = value
-      snapshotSeq = parseInt(key.slice('snap!'.length), 16)
+    if (newest !== undefined) {
+      snapshot = await this.#resolve(newest[0], newest[1])
+      snapshotSeq = parseInt(newest[0].slice('snap!'.length), 16)
     }
     const updates: Uint8Array[] = []
     let lastSeq = snapshotSeq
-    for await (const [key, value] of this.#joinedEntries('upd!', seqKey('upd!', snapshotSeq) + AFTER_PARTS)) {
-      updates.push(value)
+    for await (const [key, value] of this.#adapter.entries('upd!', { gt: seqKey('upd!', snapshotSeq) + AFTER_BLOB })) {
+      updates.push(await this.#resolve(key, value))
       lastSeq = parseInt(key.slice('upd!'.length), 16)
     }
     return { snapshot, updates, snapshotSeq, lastSeq }
   }
 
+  /** The value stored under `key`: `value` itself, or the blob it names. */
+  async #resolve(key: string, value: Uint8Array): Promise<Uint8Array> {
+    if (!key.endsWith(BLOB_SUFFIX)) return value
+    const name = decoder.decode(value)
+    const blob = await this.#adapter.readBlob?.(name)
+    if (blob === undefined) {
+      throw new RegsyncError(ErrorCodes.STORAGE, `the data directory is damaged: ${key} names the blob ${name}, which is missing`)
+    }
+    return blob
+  }
+
   /**
-   * The entries under `prefix` (after `gt`); a value stored in parts is joined under its key, and
-   * parts without their head (a write cut short) are left out.
+   * Stores `value` under `key` in `operations`: in it, or, when it is large and the adapter keeps
+   * blobs, in a blob written now, with its name under `key!b`.
    */
-  async *#joinedEntries(prefix: string, gt?: string): AsyncGenerator<[string, Uint8Array]> {
-    let parts: { key: string; values: Map<number, Uint8Array> } | undefined
-    for await (const [key, value] of this.#adapter.entries(prefix, gt === undefined ? {} : { gt })) {
-      const split = key.indexOf('!', prefix.length)
-      if (split < 0) {
-        yield [key, value]
-        continue
-      }
-      const whole = key.slice(0, split)
-      const suffix = key.slice(split + 1)
-      if (parts?.key !== whole) parts = { key: whole, values: new Map() }
-      if (suffix !== PARTS_HEAD) {
-        parts.values.set(parseInt(suffix, 16), value)
-        continue
-      }
-      // A write cut short may have left more parts than the value that reused its key has.
-      const count = Number(decoder.decode(value))
-      const ordered: Uint8Array[] = []
-      for (let part = 0; part < count && parts.values.has(part); part++) ordered.push(parts.values.get(part)!)
-      if (ordered.length === count) yield [whole, joinParts(ordered)]
-      parts = undefined
+  async #putValue(operations: StorageOperation[], key: string, value: Uint8Array): Promise<void> {
+    if (value.byteLength <= BLOB_BYTES || this.#adapter.writeBlob === undefined) {
+      operations.push({ type: 'put', key, value })
+      return
+    }
+    const name = blobNameOf(key)
+    await this.#adapter.writeBlob(name, value)
+    operations.push({ type: 'put', key: key + BLOB_SUFFIX, value: encoder.encode(name) })
+  }
+
+  /**
+   * Deletes the blobs that no key names: left by a crash between a blob's write and the batch that
+   * names it, or between the batch that stops naming it and its deletion.
+   */
+  async #deleteUnnamedBlobs(): Promise<void> {
+    if (this.#adapter.blobNames === undefined) return
+    for (const name of await this.#adapter.blobNames()) {
+      // Only blobs of this store's making; anything else in the adapter's place is not ours to delete.
+      if (!/^(snap|upd)-[0-9a-f]{16}$/.test(name)) continue
+      const key = name.replace('-', '!') + BLOB_SUFFIX
+      if ((await this.#adapter.get(key)) === undefined) await this.#adapter.deleteBlob!(name)
     }
   }
 
@@ -261,11 +256,10 @@ export class ReplicaStore {
    * hop of an edit.
    */
   async commit(commit: Commit): Promise<void> {
-    const ahead: StorageOperation[][] = []
     const operations: StorageOperation[] = []
     for (const update of commit.updates ?? []) {
       this.#seq++
-      putValue(ahead, operations, seqKey('upd!', this.#seq), update)
+      await this.#putValue(operations, seqKey('upd!', this.#seq), update)
       this.#updatesSinceSnapshot++
       this.#bytesSinceSnapshot += update.byteLength
     }
@@ -280,7 +274,6 @@ export class ReplicaStore {
       operations.push({ type: 'put', key: 'jrn!' + entry.id, value: encodeJson(entry) })
     }
     if (operations.length === 0) return
-    for (const batch of ahead) await this.#adapter.batch(batch, { sync: false })
     const journaled = commit.journal?.length ?? 0
     const write = this.#adapter.batch(operations, { sync: journaled > 0 })
     await (journaled > 0 ? this.#landJournal(write, journaled) : write)
@@ -328,14 +321,12 @@ export class ReplicaStore {
 
   async #writeSnapshot(seq: number, state: Uint8Array): Promise<void> {
     const previous = this.#snapshotSeq
-    const ahead: StorageOperation[][] = []
     const operations: StorageOperation[] = []
-    putValue(ahead, operations, seqKey('snap!', seq), state)
-    for (const batch of ahead) await this.#adapter.batch(batch, { sync: false })
+    await this.#putValue(operations, seqKey('snap!', seq), state)
     await this.#adapter.batch(operations)
     this.#snapshotSeq = seq
-    if (previous !== seq) await this.#deleteRange('snap!', seqKey('snap!', seq - 1) + AFTER_PARTS)
-    await this.#deleteRange('upd!', seqKey('upd!', seq) + AFTER_PARTS)
+    if (previous !== seq) await this.#deleteRange('snap!', seqKey('snap!', seq - 1) + AFTER_BLOB)
+    await this.#deleteRange('upd!', seqKey('upd!', seq) + AFTER_BLOB)
     await this.#adapter.reclaim?.()
   }
 
@@ -351,16 +342,19 @@ export class ReplicaStore {
     let deleted = 0
     for (;;) {
       const operations: StorageOperation[] = []
-      for await (const [key] of this.#adapter.entries(prefix, { lte, limit: COMPACT_STEP })) {
+      const blobs: string[] = []
+      for await (const [key, value] of this.#adapter.entries(prefix, { lte, limit: COMPACT_STEP })) {
         operations.push({ type: 'del', key })
+        if (key.endsWith(BLOB_SUFFIX)) blobs.push(decoder.decode(value))
       }
       if (operations.length === 0) return deleted
       await write(operations)
+      // Once no key names them; a crash before this leaves them to the next start.
+      for (const name of blobs) await this.#adapter.deleteBlob?.(name)
       deleted += operations.length
       if (operations.length < COMPACT_STEP) return deleted
     }
   }
-
 
   /**
    * Removes the journal entries journaled before `before` (ms since the epoch), in bounded batches.

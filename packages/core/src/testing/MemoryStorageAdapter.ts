@@ -1,6 +1,6 @@
 import { ErrorCodes, RegsyncError } from '../errors.js'
 import type { BatchOptions, RangeOptions, StorageAdapter, StorageOperation } from '../ports/StorageAdapter.js'
-import { assertStorageKey as assertKey, assertStorageOperations as assertOperations } from '../ports/storageChecks.js'
+import { assertBlobName, assertStorageKey as assertKey, assertStorageOperations as assertOperations } from '../ports/storageChecks.js'
 
 /**
  * An in-memory {@link StorageAdapter} for engine tests and seeded fuzzing.
@@ -12,6 +12,7 @@ import { assertStorageKey as assertKey, assertStorageOperations as assertOperati
  */
 export class MemoryStorageAdapter implements StorageAdapter {
   readonly #values = new Map<string, Uint8Array>()
+  readonly #blobs = new Map<string, Uint8Array>()
   /** Keys in code point order, kept sorted on every write so `entries` can binary-search. */
   #keys: string[] = []
   #status: 'open' | 'closed' = 'closed'
@@ -75,13 +76,43 @@ export class MemoryStorageAdapter implements StorageAdapter {
     }
   }
 
-  /** The bytes held in keys (as UTF-8) and values; there is no disk to measure. */
+  /** The bytes held in keys (as UTF-8), values and blobs; there is no disk to measure. */
   async size(): Promise<number> {
     this.#assertOpen()
     const encoder = new TextEncoder()
     let total = 0
     for (const [key, value] of this.#values) total += encoder.encode(key).byteLength + value.byteLength
+    for (const blob of this.#blobs.values()) total += blob.byteLength
     return total
+  }
+
+  /** Stores a copy of `bytes` as the blob `name`. */
+  async writeBlob(name: string, bytes: Uint8Array): Promise<void> {
+    this.#assertOpen()
+    assertBlobName(name)
+    if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array')
+    this.#blobs.set(name, new Uint8Array(bytes))
+  }
+
+  /** A copy of the blob `name`, or `undefined`. */
+  async readBlob(name: string): Promise<Uint8Array | undefined> {
+    this.#assertOpen()
+    assertBlobName(name)
+    const blob = this.#blobs.get(name)
+    return blob === undefined ? undefined : new Uint8Array(blob)
+  }
+
+  /** Deletes the blob `name`, if there is one. */
+  async deleteBlob(name: string): Promise<void> {
+    this.#assertOpen()
+    assertBlobName(name)
+    this.#blobs.delete(name)
+  }
+
+  /** Every blob's name. */
+  async blobNames(): Promise<string[]> {
+    this.#assertOpen()
+    return [...this.#blobs.keys()]
   }
 
   /** Makes the next `batch()` reject with `error` and write nothing; for tests of error paths. */

@@ -277,6 +277,50 @@ export function runStorageAdapterTests(name: string, setup: () => Promise<Storag
       await adapter.batch([{ type: 'del', key: 'i/2' }])
       expect(await keys('i/')).toEqual(['i/1', 'i/3'])
     })
+
+    describe('blobs, where the adapter keeps them', () => {
+      it('has all four blob operations or none', () => {
+        const present = [adapter.writeBlob, adapter.readBlob, adapter.deleteBlob, adapter.blobNames].map((op) => op !== undefined)
+        expect(new Set(present).size).toBe(1)
+      })
+
+      it('writes, replaces, reads, lists and deletes a blob of several MB, and keeps copies', async () => {
+        if (adapter.writeBlob === undefined) return
+        const big = new Uint8Array(3 * 1024 * 1024 + 5).map((_, i) => i % 251)
+        await adapter.writeBlob('snap-1', big)
+        big[0] = 99
+        const read = await adapter.readBlob!('snap-1')
+        expect(read?.byteLength).toBe(3 * 1024 * 1024 + 5)
+        expect(read?.[0]).toBe(0)
+        expect(read?.[300]).toBe(300 % 251)
+        read![1] = 99
+        expect((await adapter.readBlob!('snap-1'))?.[1]).toBe(1)
+        await adapter.writeBlob('snap-1', new Uint8Array([7]))
+        await adapter.writeBlob('upd-2', new Uint8Array(0))
+        expect(await adapter.readBlob!('snap-1')).toEqual(new Uint8Array([7]))
+        expect(await adapter.readBlob!('upd-2')).toEqual(new Uint8Array(0))
+        expect((await adapter.blobNames!()).sort()).toEqual(['snap-1', 'upd-2'])
+        await adapter.deleteBlob!('snap-1')
+        await adapter.deleteBlob!('snap-1')
+        await adapter.deleteBlob!('never-there')
+        expect(await adapter.readBlob!('snap-1')).toBeUndefined()
+        expect(await adapter.blobNames!()).toEqual(['upd-2'])
+        // Blobs are not keys.
+        expect(await keys('')).toEqual([])
+      })
+
+      it('keeps blobs across close and open, and refuses names that are not safe file names', async () => {
+        if (adapter.writeBlob === undefined) return
+        await adapter.writeBlob('snap-3', new Uint8Array([1, 2, 3]))
+        await adapter.close()
+        const again = context.reopen === undefined ? await open(adapter) : await open(await context.reopen())
+        expect(await again.readBlob!('snap-3')).toEqual(new Uint8Array([1, 2, 3]))
+        for (const name of ['', '../x', 'a/b', '.hidden', 'UPPER', 'x'.repeat(101), 5]) {
+          await expect(again.writeBlob!(name as string, new Uint8Array(1))).rejects.toThrow(TypeError)
+          await expect(again.readBlob!(name as string)).rejects.toThrow(TypeError)
+        }
+      })
+    })
   })
 }
 
