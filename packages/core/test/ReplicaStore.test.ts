@@ -145,7 +145,8 @@ describe('ReplicaStore values over a MiB', () => {
     expect((await reload(adapter)).getMap<string>('files').toJSON()).toEqual(files.toJSON())
   })
 
-  it('deletes at load the blobs no key names, as a crash leaves them, and no one else\'s', async () => {
+  /** An adapter whose store committed one update of about 2 MB (upd-0000000000000001), left open. */
+  async function withBigUpdate(): Promise<MemoryStorageAdapter> {
     const adapter = new MemoryStorageAdapter()
     const store = new ReplicaStore(adapter)
     await store.load()
@@ -154,6 +155,11 @@ describe('ReplicaStore values over a MiB', () => {
     await store.commit({ updates: updates.splice(0) })
     await store.close()
     await adapter.open()
+    return adapter
+  }
+
+  it('deletes at load the blobs no key names, as a crash leaves them, and no one else\'s', async () => {
+    const adapter = await withBigUpdate()
     // A commit cut short after its blob was written, and a file that is not the store's.
     await adapter.writeBlob('upd-0000000000000002', new Uint8Array([1, 2, 3]))
     await adapter.writeBlob('notes.txt', new Uint8Array([4]))
@@ -166,14 +172,9 @@ describe('ReplicaStore values over a MiB', () => {
   })
 
   it('refuses to load a log whose blob is missing', async () => {
-    const adapter = new MemoryStorageAdapter()
-    const store = new ReplicaStore(adapter)
-    await store.load()
-    const { doc, updates } = recordingDoc()
-    doc.getMap<string>('files').set('big.json', random(200_000))
-    await store.commit({ updates: updates.splice(0) })
+    const adapter = await withBigUpdate()
     await adapter.deleteBlob('upd-0000000000000001')
-    await store.close()
+    await adapter.close()
     await expect(new ReplicaStore(adapter).load()).rejects.toMatchObject({
       code: 'REGSYNC_STORAGE',
       message: expect.stringMatching(/damaged: upd!0000000000000001!b names the blob upd-0000000000000001, which is missing/)
