@@ -20,6 +20,7 @@ import * as Y from 'yjs'
 import { ObservableV2 } from 'lib0/observable'
 import { decodeLeaf } from './codec/canonicalJson.js'
 import { formatOf, parseDefinition } from './codec/codec.js'
+import type { FileFormat } from './codec/codec.js'
 import type { Definition } from './document/registryDocument.js'
 import {
   applyChange,
@@ -115,6 +116,8 @@ export type ReplicaEvents = {
   error: (error: Error) => void
 }
 
+/** The document hash of an entry that cannot be materialized: it matches no file. */
+const UNREADABLE = 'unreadable'
 /** 50 ms: chokidar drops a second `change` on a path within this window, so look again after it. */
 const RECHECK_MS = 60
 /** YAML has no end marker, so a torn write can parse: a YAML file is imported once it is this old. */
@@ -216,6 +219,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #importAllowed = true
   #fresh = false
   readonly #rejectedPaths = new Set<string>()
+  /** Live entries that cannot be materialized, each logged once. */
+  readonly #unreadable = new Set<string>()
   #watcherOverflows = 0
 
   #status: ReplicaStatus | 'new' = 'new'
@@ -580,7 +585,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       await this.#enqueue(() => {
         const current = entryAt(filesOf(this.#doc), path)
         if (current !== undefined) {
-          Y.transact(this.#doc, () => setField(current, field, value), origin)
+          Y.transact(this.#doc, () => setField(current, formatOfPath(path), field, value), origin)
         } else if (bytes !== undefined) {
           this.#putDefinition(path, parseDefinitionOf(path, bytes), bytes, origin)
         } else {
@@ -1013,10 +1018,10 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           if (decision.kind === 'import' && plan.parsed !== undefined && plan.text !== undefined) {
             const entry = entryAt(files, path)
             if (entry === undefined) {
-              createEntry(files, path, plan.parsed, plan.text)
+              createEntry(files, path, plan.text)
               created.add(path)
             } else {
-              applyChange(entry, this.#mergeBase(path, plan.parsed, plan.text), plan.parsed, plan.text)
+              applyChange(entry, formatOfPath(path), this.#mergeBase(path, plan.parsed, plan.text), plan.parsed, plan.text)
             }
           } else if (decision.kind === 'delete') {
             files.delete(path)
@@ -1293,7 +1298,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     if (entry !== undefined) {
       const known = !this.#docDirty.has(path) && record?.base !== undefined && record.pending === undefined
       const hash = known ? record.base! : hashOrUndefined(this.#materialize(path))
-      doc = hash === undefined ? { kind: 'tombstone' } : { kind: 'live', hash }
+      if (hash === undefined) this.#noteUnreadable(path)
+      else this.#unreadable.delete(path)
+      // An entry with no body this node can write (a text that no longer parses and no base, or a
+      // YAML tag under a .json path) is live but matches no file: the file stays as it is, and a
+      // local edit of it is imported, which gives the entry a body again.
+      doc = { kind: 'live', hash: hash ?? UNREADABLE }
     } else {
       doc = isTombstone(files, path) ? { kind: 'tombstone' } : { kind: 'unknown' }
     }
@@ -1346,6 +1356,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       if (reverted) this.#log.warn({ path }, `passive node: reverted a local change of ${path} to the cluster's version`)
     }
     return { path, decision, stat, diskHash, text, parsed, pendingLanded, reverted }
+  }
+
+  #noteUnreadable(path: string): void {
+    if (this.#unreadable.has(path)) return
+    this.#unreadable.add(path)
+    this.#log.warn(
+      { path },
+      `the registry's entry for ${path} has no definition this node can write (its text does not parse, or it holds what a ${formatOf(path) ?? 'definition'} file cannot); ${path} is left as it is on disk until it is written again`
+    )
   }
 
   #parseFailed(path: string, error: unknown, hash: string | undefined): void {
@@ -1518,8 +1537,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       this.#doc,
       () => {
         const entry = entryAt(files, path)
-        if (entry === undefined) createEntry(files, path, definition, text)
-        else applyChange(entry, undefined, definition, text)
+        if (entry === undefined) createEntry(files, path, text)
+        else applyChange(entry, formatOfPath(path), undefined, definition, text)
       },
       origin
     )
@@ -1541,9 +1560,13 @@ function sameClocks(a: Map<number, number>, b: Map<number, number>): boolean {
 }
 
 function parseDefinitionOf(path: string, text: string): Definition {
+  return parseDefinition(formatOfPath(path), text)
+}
+
+function formatOfPath(path: string): FileFormat {
   const format = formatOf(path)
   if (format === undefined) throw new RegsyncError(ErrorCodes.BAD_PATH, `${path}: not a .json, .yml or .yaml file`)
-  return parseDefinition(format, text)
+  return format
 }
 
 function round1(ms: number): number {

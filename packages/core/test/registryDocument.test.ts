@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest'
 import * as Y from 'yjs'
 import { encodeLeaf, valuesEqual } from '../src/codec/canonicalJson.js'
 import { canonicalText, parseDefinition } from '../src/codec/codec.js'
+import type { FileFormat } from '../src/codec/codec.js'
+import { stringifyYaml } from '../src/codec/yamlCodec.js'
+import { fixBase } from '../src/document/bodyOverlay.js'
 import { materialize } from '../src/document/materialize.js'
 import { DELETED, encodeFieldKey } from '../src/document/fieldKeys.js'
 import { applyChange, bodyIs, createEntry, entryAt, filesOf, readBody, setField } from '../src/document/registryDocument.js'
@@ -26,16 +29,25 @@ function docWithClient(client: number): Y.Doc {
   return doc
 }
 
-function entryOf(path: string, definition: Definition, text: string, doc = new Y.Doc()): Y.Map<unknown> {
-  createEntry(filesOf(doc), path, definition, text)
+function entryOf(path: string, text: string, doc = new Y.Doc()): Y.Map<unknown> {
+  createEntry(filesOf(doc), path, text)
   return entryAt(filesOf(doc), path)!
+}
+
+/** The format of a test path. */
+function formatOfTest(path: string): FileFormat {
+  return path.endsWith('.json') ? 'json' : 'yaml'
+}
+
+/** The text of `value` in the format of `path`. */
+function textOf(path: string, value: Value): string {
+  return formatOfTest(path) === 'json' ? canonicalText('json', value) : stringifyYaml(value)
 }
 
 /** A local edit as the replica makes it: from `base` (what the editor started from) to `next`. */
 function edit(doc: Y.Doc, path: string, base: Definition | undefined, next: Definition): void {
   const entry = entryAt(filesOf(doc), path)!
-  // The text does not matter here; a tagged body has no JSON text.
-  doc.transact(() => applyChange(entry, base, next, encodeLeaf(next)))
+  doc.transact(() => applyChange(entry, formatOfTest(path), base, next, textOf(path, next)))
 }
 
 function sync(from: Y.Doc, to: Y.Doc): void {
@@ -44,7 +56,7 @@ function sync(from: Y.Doc, to: Y.Doc): void {
 
 function bodyOf(doc: Y.Doc, path: string): Value | undefined {
   const entry = entryAt(filesOf(doc), path)
-  return entry === undefined ? undefined : readBody(entry)
+  return entry === undefined ? undefined : readBody(entry, formatOfTest(path))
 }
 
 function json(text: string): Definition {
@@ -84,17 +96,17 @@ describe('an entry of the corpus', () => {
     const text = readFileSync(new URL(`services/${file}`, corpus), 'utf8')
     const definition = parseDefinition(entry.format, text)
     const doc = new Y.Doc()
-    const stored = entryOf(file, definition, text, doc)
-    expect(bodyIs(stored, definition)).toBe(true)
+    const stored = entryOf(file, text, doc)
+    expect(bodyIs(stored, entry.format, definition)).toBe(true)
     expect(materialize(file, stored)).toBe(text)
     for (const variant of variants(definition)) {
-      expect(bodyIs(stored, variant)).toBe(false)
+      expect(bodyIs(stored, entry.format, variant)).toBe(false)
       // Written as an edit from the definition, the body becomes exactly the variant.
       const copy = new Y.Doc()
       sync(doc, copy)
       const copied = entryAt(filesOf(copy), file)!
-      copy.transact(() => applyChange(copied, definition, variant, text))
-      expect(valuesEqual(readBody(copied)!, variant)).toBe(true)
+      copy.transact(() => applyChange(copied, entry.format, definition, variant, text))
+      expect(valuesEqual(readBody(copied, entry.format)!, variant)).toBe(true)
     }
   })
 })
@@ -108,77 +120,85 @@ describe('a body', () => {
       ['id', numberValue('9007199254740993')],
       ['nested', new Map<string, Value>([['b', true], ['a', [1, 2].map((n) => numberValue(String(n)))]])]
     ])
-    const stored = entryOf('A-1.json', definition, '{}')
+    const stored = entryOf('A-1.json', canonicalText('json', definition))
     const reordered = new Map<string, Value>([
       ['nested', new Map<string, Value>([['a', [numberValue('1'), numberValue('2')]], ['b', true]])],
       ['id', numberValue('9007199254740993')],
       ['@class', 'org.apereo.cas.services.CasRegisteredService']
     ])
-    expect(bodyIs(stored, reordered)).toBe(true)
+    expect(bodyIs(stored, 'json', reordered)).toBe(true)
     // The number's text is the value: 1.0 is not 1.
     reordered.set('id', numberValue('9007199254740993.0'))
-    expect(bodyIs(stored, reordered)).toBe(false)
+    expect(bodyIs(stored, 'json', reordered)).toBe(false)
   })
 
-  it('is the base until a field is edited, and only edited fields get items of their own', () => {
+  it('is its text until a field is edited, then a base, and only edited fields get items of their own', () => {
     const doc = new Y.Doc()
-    const stored = entryOf('A-1.json', json(TEXT), TEXT, doc)
-    expect([...stored.keys()].sort()).toEqual(['base', 'stamp', 'text'])
+    const stored = entryOf('A-1.json', TEXT, doc)
+    expect([...stored.keys()].sort()).toEqual(['stamp', 'text'])
     edit(doc, 'A-1.json', json(TEXT), json(TEXT.replace('"y"', '"w"')))
+    expect(stored.get('base')).toBe(encodeLeaf(json(TEXT)))
     const overrides = [...stored.keys()].filter((key) => key.startsWith('['))
     expect(overrides).toEqual([encodeFieldKey(['', 'nested', '', 'x'])])
-    expect(valuesEqual(readBody(stored)!, json(TEXT.replace('"y"', '"w"')))).toBe(true)
+    expect(valuesEqual(readBody(stored, 'json')!, json(TEXT.replace('"y"', '"w"')))).toBe(true)
+    // The base no longer follows the text.
+    doc.transact(() => (stored.get('text') as Y.Text).insert(0, '// '))
+    expect(valuesEqual(readBody(stored, 'json')!, json(TEXT.replace('"y"', '"w"')))).toBe(true)
   })
 
   it('counts only the live fields once fields and a tag are removed', () => {
     const definition = json(TEXT) as ObjectValue
-    const stored = entryOf('A-1.json', definition, TEXT)
+    const stored = entryOf('A-1.json', TEXT)
     stored.set(encodeFieldKey(['', 'name']), DELETED)
     stored.set(encodeFieldKey(['', 'nested', '', 'z']), DELETED)
     const without = new Map(definition)
     without.delete('name')
     without.set('nested', new Map<string, Value>([['x', 'y']]))
-    expect(bodyIs(stored, without)).toBe(true)
-    expect(bodyIs(stored, definition)).toBe(false)
+    expect(bodyIs(stored, 'json', without)).toBe(true)
+    expect(bodyIs(stored, 'json', definition)).toBe(false)
     stored.set(encodeFieldKey(['', '\u0000tag']), encodeLeaf('org.example.Tag'))
-    expect(bodyIs(stored, taggedValue('org.example.Tag', without))).toBe(true)
+    expect(bodyIs(stored, 'json', taggedValue('org.example.Tag', without))).toBe(true)
     stored.set(encodeFieldKey(['', '\u0000tag']), DELETED)
-    expect(bodyIs(stored, without)).toBe(true)
-    expect(bodyIs(stored, taggedValue('org.example.Tag', without))).toBe(false)
+    expect(bodyIs(stored, 'json', without)).toBe(true)
+    expect(bodyIs(stored, 'json', taggedValue('org.example.Tag', without))).toBe(false)
   })
 
   it('reads a leaf that holds an object as that object', () => {
     const definition = json(TEXT) as ObjectValue
-    const stored = entryOf('A-1.json', definition, TEXT)
+    const stored = entryOf('A-1.json', TEXT)
     // A peer stored an object as one leaf where this node would have written its fields.
     stored.set(encodeFieldKey(['', 'other']), '{"x":"y"}')
     const withOther = new Map([...definition, ['other', new Map<string, Value>([['x', 'y']])]])
-    expect(valuesEqual(readBody(stored)!, withOther)).toBe(true)
+    expect(valuesEqual(readBody(stored, 'json')!, withOther)).toBe(true)
     // An edit inside it from here makes it an object of its own.
     const next = new Map([...definition, ['other', new Map<string, Value>([['x', 'z']])]])
-    stored.doc!.transact(() => applyChange(stored, withOther, next, TEXT))
-    expect(valuesEqual(readBody(stored)!, next)).toBe(true)
+    stored.doc!.transact(() => applyChange(stored, 'json', withOther, next, TEXT))
+    expect(valuesEqual(readBody(stored, 'json')!, next)).toBe(true)
   })
 
   it('may be something other than an object, and become one', () => {
     const text = '[ "a", 1 ]'
     const doc = new Y.Doc()
-    const stored = entryOf('A-1.json', json(text), text, doc)
-    expect(bodyIs(stored, json(text))).toBe(true)
+    const stored = entryOf('A-1.json', text, doc)
+    expect(bodyIs(stored, 'json', json(text))).toBe(true)
     expect(materialize('A-1.json', stored)).toBe(text)
     edit(doc, 'A-1.json', json(text), json(TEXT))
-    expect(valuesEqual(readBody(stored)!, json(TEXT))).toBe(true)
+    expect(valuesEqual(readBody(stored, 'json')!, json(TEXT))).toBe(true)
     edit(doc, 'A-1.json', json(TEXT), json('"just a string"'))
-    expect(readBody(stored)).toBe('just a string')
+    expect(readBody(stored, 'json')).toBe('just a string')
   })
 
-  it('is missing from an entry without a base, and what a peer wrote that this version cannot read is ignored', () => {
+  it('is missing from an entry without a base or a text that parses, and what a peer wrote that this version cannot read is ignored', () => {
     const doc = new Y.Doc()
     const entry = new Y.Map<unknown>()
     filesOf(doc).set('A-1.json', entry)
-    expect(readBody(entry)).toBeUndefined()
+    expect(readBody(entry, 'json')).toBeUndefined()
     expect(materialize('A-1.json', entry)).toBeUndefined()
-    const stored = entryOf('B-2.json', json(TEXT), TEXT, doc)
+    entry.set('text', new Y.Text('{ not json'))
+    expect(readBody(entry, 'json')).toBeUndefined()
+    expect(materialize('A-1.json', entry)).toBeUndefined()
+    const stored = entryOf('B-2.json', TEXT, doc)
+    doc.transact(() => fixBase(stored, 'json'))
     for (const [key, value] of [
       ['[', '"x"'],
       ['["", "name", ""]', '"x"'],
@@ -187,27 +207,27 @@ describe('a body', () => {
       [encodeFieldKey(['', 'name']), 5]
     ] as const) {
       stored.set(key, value)
-      expect(valuesEqual(readBody(stored)!, json(TEXT)), `${key} = ${value}`).toBe(true)
+      expect(valuesEqual(readBody(stored, 'json')!, json(TEXT)), `${key} = ${value}`).toBe(true)
       stored.delete(key)
     }
   })
 
   it('sets one field with setField, making the objects on the way', () => {
     const doc = new Y.Doc()
-    const stored = entryOf('A-1.json', json(TEXT), TEXT, doc)
-    doc.transact(() => setField(stored, ['nested', 'x'], 'w'))
-    doc.transact(() => setField(stored, ['fresh', 'deep', 'leaf'], numberValue('7')))
-    doc.transact(() => setField(stored, ['name'], null))
+    const stored = entryOf('A-1.json', TEXT, doc)
+    doc.transact(() => setField(stored, 'json', ['nested', 'x'], 'w'))
+    doc.transact(() => setField(stored, 'json', ['fresh', 'deep', 'leaf'], numberValue('7')))
+    doc.transact(() => setField(stored, 'json', ['name'], null))
     const expected = json(TEXT) as ObjectValue
     expected.set('nested', new Map<string, Value>([['x', 'w'], ['z', true]]))
     expected.set('fresh', new Map<string, Value>([['deep', new Map<string, Value>([['leaf', numberValue('7')]])]]))
     expected.set('name', null)
-    expect(valuesEqual(readBody(stored)!, expected)).toBe(true)
+    expect(valuesEqual(readBody(stored, 'json')!, expected)).toBe(true)
   })
 })
 
 describe('concurrent edits of one body', () => {
-  const PATH = 'A-1.json'
+  const PATH = 'A-1.yml'
   const BASE = json(`{
     "@class": "org.apereo.cas.services.CasRegisteredService",
     "name": "A",
@@ -218,7 +238,7 @@ describe('concurrent edits of one body', () => {
   /** Two nodes that both hold BASE, made by a third. */
   function pair(): [Y.Doc, Y.Doc] {
     const origin = docWithClient(1)
-    createEntry(filesOf(origin), PATH, BASE, canonicalText('json', BASE))
+    createEntry(filesOf(origin), PATH, textOf(PATH, BASE))
     const a = docWithClient(2)
     const b = docWithClient(3)
     sync(origin, a)
@@ -337,14 +357,14 @@ describe(`bodies in seeded random histories (seeds ${SEEDS[0]}..${SEEDS.at(-1)})
       const reader = docWithClient(2)
       writer.on('update', (update: Uint8Array) => Y.applyUpdate(reader, update))
       let current = randomDefinition(random, 3)
-      createEntry(filesOf(writer), 'a.json', current, encodeLeaf(current))
+      createEntry(filesOf(writer), 'a.yml', textOf('a.yml', current))
       for (let step = 0; step < 40; step++) {
         const next = mutate(random, current)
         // From the right base, or without one (the document's body is then the base).
-        edit(writer, 'a.json', random() < 0.5 ? current : undefined, next)
+        edit(writer, 'a.yml', random() < 0.5 ? current : undefined, next)
         current = next
-        expect(valuesEqual(bodyOf(writer, 'a.json')!, next), `seed ${seed}, step ${step}: writer`).toBe(true)
-        expect(valuesEqual(bodyOf(reader, 'a.json')!, next), `seed ${seed}, step ${step}: reader`).toBe(true)
+        expect(valuesEqual(bodyOf(writer, 'a.yml')!, next), `seed ${seed}, step ${step}: writer`).toBe(true)
+        expect(valuesEqual(bodyOf(reader, 'a.yml')!, next), `seed ${seed}, step ${step}: reader`).toBe(true)
       }
     }
   })
@@ -363,14 +383,14 @@ describe(`bodies in seeded random histories (seeds ${SEEDS[0]}..${SEEDS.at(-1)})
         })
       })
       const first = randomDefinition(random, 3)
-      createEntry(filesOf(docs[0]!), 'a.json', first, encodeLeaf(first))
+      createEntry(filesOf(docs[0]!), 'a.yml', textOf('a.yml', first))
       for (const doc of docs.slice(1)) sync(docs[0]!, doc)
       for (let step = 0; step < 60; step++) {
         const index = Math.floor(random() * docs.length)
         const doc = docs[index]!
         if (random() < 0.5) {
-          const current = bodyOf(doc, 'a.json')!
-          edit(doc, 'a.json', current, mutate(random, current))
+          const current = bodyOf(doc, 'a.yml')!
+          edit(doc, 'a.yml', current, mutate(random, current))
         } else {
           const to = (index + 1 + Math.floor(random() * 2)) % docs.length
           const box = outboxes[index]![to]!
@@ -383,7 +403,7 @@ describe(`bodies in seeded random histories (seeds ${SEEDS[0]}..${SEEDS.at(-1)})
         }
       }
       for (const from of docs) for (const to of docs) if (from !== to) sync(from, to)
-      const bodies = docs.map((doc) => encodeLeaf(bodyOf(doc, 'a.json')!))
+      const bodies = docs.map((doc) => encodeLeaf(bodyOf(doc, 'a.yml')!))
       expect(new Set(bodies).size, `seed ${seed}`).toBe(1)
     }
   })

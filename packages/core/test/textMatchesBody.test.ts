@@ -4,6 +4,7 @@ import { valuesEqual } from '../src/codec/canonicalJson.js'
 import { canonicalText, parseDefinition } from '../src/codec/codec.js'
 import { materialize } from '../src/document/materialize.js'
 import { DELETED, encodeFieldKey } from '../src/document/fieldKeys.js'
+import { fixBase } from '../src/document/bodyOverlay.js'
 import { prng } from '../src/testing/prng.js'
 import {
   STAMP,
@@ -23,15 +24,17 @@ function materializeByParsing(path: string, entry: Y.Map<unknown>): string | und
   const text = readText(entry)
   try {
     const parsed = parseDefinition('json', text)
-    if (bodyIs(entry, parsed) || valuesEqual(parsed, readBody(entry))) return text
+    if (bodyIs(entry, 'json', parsed) || valuesEqual(parsed, readBody(entry, 'json')!)) return text
   } catch {
     // Falls through to the canonical form.
   }
-  return canonicalText('json', readBody(entry))
+  const body = readBody(entry, 'json')
+  return body === undefined ? undefined : canonicalText('json', body)
 }
 
 /** Removes a top-level field of the base without touching the text, as a peer's edit of the body alone would. */
 function removeField(entry: Y.Map<unknown>, name: string): void {
+  fixBase(entry, 'json')
   entry.set(encodeFieldKey(['', name]), DELETED)
 }
 
@@ -57,8 +60,8 @@ function put(doc: Y.Doc, path: string, text: string): void {
   const definition = parseDefinition('json', text)
   doc.transact(() => {
     const entry = entryAt(files, path)
-    if (entry === undefined) createEntry(files, path, definition, text)
-    else applyChange(entry, undefined, definition, text)
+    if (entry === undefined) createEntry(files, path, text)
+    else applyChange(entry, 'json', undefined, definition, text)
   })
 }
 
@@ -83,7 +86,7 @@ describe('an entry stamp', () => {
     put(author, PATH, TEXT)
     sync(author, other)
     const entry = entryAt(filesOf(other), PATH)!
-    other.transact(() => setField(entry, ['policy', 'order'], parseDefinition('json', '3')))
+    other.transact(() => setField(entry, 'json', ['policy', 'order'], parseDefinition('json', '3')))
     expect(textMatchesBody(entry)).toBe(false)
     expect(materialize(PATH, entry)).toBe(materializeByParsing(PATH, entry))
     expect(materialize(PATH, entry)).not.toBe(TEXT)
@@ -105,25 +108,35 @@ describe('an entry stamp', () => {
     other.transact(() => (entry.get('text') as Y.Text).insert(0, '// added by hand\n'))
     expect(textMatchesBody(entry)).toBe(false)
     expect(materialize(PATH, entry)).toBe('// added by hand\n' + TEXT)
-    // The same length, another value: the text no longer parses to the body.
+    // Until its first edit an entry's text is its body, so a hand edit of a value is an edit.
     const third = docWithClient(3)
     sync(author, third)
     const entry3 = entryAt(filesOf(third), PATH)!
     const at = TEXT.indexOf('"A"') + 1
-    third.transact(() => {
-      const text = entry3.get('text') as Y.Text
-      text.delete(at, 1)
-      text.insert(at, 'Z')
-    })
-    expect(textMatchesBody(entry3)).toBe(false)
-    expect(materialize(PATH, entry3)).toBe(materializeByParsing(PATH, entry3))
-    expect(materialize(PATH, entry3)).not.toContain('"Z"')
+    const replaceName = (doc: Y.Doc, entry: Y.Map<unknown>, value: string): void =>
+      doc.transact(() => {
+        const text = entry.get('text') as Y.Text
+        text.delete(at, 1)
+        text.insert(at, value)
+      })
+    replaceName(third, entry3, 'Z')
+    expect(materialize(PATH, entry3)).toBe(TEXT.replace('"A"', '"Z"'))
+    // Once edited, the entry has a base of its own: the same length, another value, and the text
+    // no longer parses to the body.
+    const fourth = docWithClient(4)
+    sync(author, fourth)
+    put(fourth, PATH, TEXT.replace('"order": 2', '"order": 3'))
+    const entry4 = entryAt(filesOf(fourth), PATH)!
+    replaceName(fourth, entry4, 'Z')
+    expect(textMatchesBody(entry4)).toBe(false)
+    expect(materialize(PATH, entry4)).toBe(materializeByParsing(PATH, entry4))
+    expect(materialize(PATH, entry4)).not.toContain('"Z"')
   })
 
   it('does not hold on a node that has the stamp but not a change its author had seen', () => {
-    // p creates; q changes a field without the text (a restored journal value); r, having seen
-    // q's change, edits another field through its file and stamps. s has p's state and then only
-    // r's update: the field q changed still holds p's value there, so r's text is not the body.
+    // p creates; q changes a field without the text (a restored journal value), which gives the
+    // entry its base; r, having seen q's change, edits another field through its file and stamps.
+    // s has p's state and then only r's update: it lacks the base q wrote, an item r's stamp counts.
     const p = docWithClient(10)
     const q = docWithClient(20)
     const r = docWithClient(30)
@@ -132,14 +145,14 @@ describe('an entry stamp', () => {
     sync(p, q)
     sync(p, s)
     const qEntry = entryAt(filesOf(q), PATH)!
-    q.transact(() => setField(qEntry, ['name'], 'B'))
+    q.transact(() => setField(qEntry, 'json', ['name'], 'B'))
     sync(q, r)
     const rUpdates = recordUpdates(r)
     put(r, PATH, TEXT.replace('"A"', '"B"').replace('"order": 2', '"order": 5'))
     expect(textMatchesBody(entryAt(filesOf(r), PATH)!)).toBe(true)
     for (const update of rUpdates) Y.applyUpdate(s, update)
     const entry = entryAt(filesOf(s), PATH)!
-    expect((readBody(entry) as Map<string, unknown>).get('name')).toBe('A')
+    expect(entry.get('base')).toBeUndefined()
     expect(entry.get(STAMP)).toBe(entryAt(filesOf(r), PATH)!.get(STAMP))
     expect(textMatchesBody(entry)).toBe(false)
     expect(materialize(PATH, entry)).toBe(materializeByParsing(PATH, entry))
@@ -156,12 +169,12 @@ describe('an entry stamp', () => {
     sync(author, other)
     // other changes order; author, not having seen it, changes name from its own base.
     const entry = entryAt(filesOf(other), PATH)!
-    other.transact(() => setField(entry, ['policy', 'order'], parseDefinition('json', '3')))
+    other.transact(() => setField(entry, 'json', ['policy', 'order'], parseDefinition('json', '3')))
     sync(other, author)
     const authorEntry = entryAt(filesOf(author), PATH)!
     const next = TEXT.replace('"A"', '"C"')
     const before = authorEntry.get(STAMP)
-    author.transact(() => applyChange(authorEntry, parseDefinition('json', TEXT), parseDefinition('json', next), next))
+    author.transact(() => applyChange(authorEntry, 'json', parseDefinition('json', TEXT), parseDefinition('json', next), next))
     expect(authorEntry.get(STAMP)).toBe(before)
     expect(textMatchesBody(authorEntry)).toBe(false)
     expect(materialize(PATH, authorEntry)).toBe(materializeByParsing(PATH, authorEntry))
@@ -232,7 +245,7 @@ function randomHistory(seed: number): { fast: number; stale: number } {
     if (roll < 3 || entry === undefined) {
       put(doc, path, randomText())
     } else if (roll === 3) {
-      doc.transact(() => setField(entry, pick([['name'], ['policy', 'order'], ['policy', 'enabled']]), pick(NAMES)))
+      doc.transact(() => setField(entry, 'json', pick([['name'], ['policy', 'order'], ['policy', 'enabled']]), pick(NAMES)))
     } else if (roll === 4) {
       doc.transact(() => removeField(entry, pick(['name', 'id', 'policy'])))
     } else if (roll === 5) {

@@ -1,7 +1,10 @@
 /**
  * An entry's body as a base and field overrides, all in the entry's one `Y.Map`.
  *
- * - `base`: the definition as it was created, as one leaf (`encodeLeaf`). It never changes.
+ * - The base: until the entry's first edit, what its text parses to; from then on `base`, the
+ *   definition as it was before that edit, as one leaf (`encodeLeaf`), written by the edit and never
+ *   changed after. A new entry so holds its definition once, in its text; and once edited, its body
+ *   no longer depends on the Hjson or YAML parser, which a later release may change.
  * - Field overrides, keyed by position (see `fieldKeys.ts`): each sets one field to a leaf, removes
  *   it, or makes it a new object. A local edit writes one override per field that differs.
  *
@@ -19,6 +22,8 @@
  */
 import * as Y from 'yjs'
 import { decodeLeaf, encodeLeaf, valuesEqual } from '../codec/canonicalJson.js'
+import { parseDefinition } from '../codec/codec.js'
+import type { FileFormat } from '../codec/codec.js'
 import { isObjectValue, isTaggedValue, taggedValue } from '../value.js'
 import type { ObjectValue, Value } from '../value.js'
 import {
@@ -33,10 +38,8 @@ import {
   objectMarker
 } from './fieldKeys.js'
 import type { FieldKey } from './fieldKeys.js'
+import { BASE, TEXT } from './entryKeys.js'
 import { itemsOf } from './liveDigest.js'
-
-/** Key of an entry's base: the definition it was created with, as one leaf. */
-export const BASE = 'base'
 
 /** An object of a body being read: its generation keys the overrides of its fields. */
 class BodyObject {
@@ -53,21 +56,19 @@ type BodyNode = BodyObject | Value
 /** The generation of every object that comes from the base. */
 const BASE_GENERATION = ''
 
-/** Reads an entry's body, or `undefined` when it has none this version can read (a malformed entry). */
-export function readBody(entry: Y.Map<unknown>): Value | undefined {
-  const tree = readTree(entry)
+/**
+ * Reads an entry's body, or `undefined` when it has none this version can read (a malformed entry,
+ * or a text that does not parse in `format` and no base).
+ */
+export function readBody(entry: Y.Map<unknown>, format: FileFormat): Value | undefined {
+  const tree = readTree(entry, format)
   return tree === undefined ? undefined : toValue(tree)
 }
 
 /** Whether the entry's body is `definition` (key order aside). */
-export function bodyIs(entry: Y.Map<unknown>, definition: Value): boolean {
-  const body = readBody(entry)
+export function bodyIs(entry: Y.Map<unknown>, format: FileFormat, definition: Value): boolean {
+  const body = readBody(entry, format)
   return body !== undefined && valuesEqual(body, definition)
-}
-
-/** The base of a new entry that holds `definition`. */
-export function baseOf(definition: Value): string {
-  return encodeLeaf(definition)
 }
 
 /**
@@ -76,9 +77,9 @@ export function baseOf(definition: Value): string {
  * Without a base, the document's body is the base, so every difference from `next` is written.
  * Runs inside the caller's transaction, on an integrated entry.
  */
-export function writeChange(entry: Y.Map<unknown>, base: Value | undefined, next: Value): void {
-  const writer = new OverrideWriter(entry)
-  const tree = readTree(entry)
+export function writeChange(entry: Y.Map<unknown>, format: FileFormat, base: Value | undefined, next: Value): void {
+  const writer = new OverrideWriter(entry, format)
+  const tree = readTree(entry, format)
   if (objectParts(next) === undefined) {
     const leaf = encodeLeaf(next)
     if (tree === undefined || tree instanceof BodyObject || encodeLeaf(tree) !== leaf) writer.set([], leaf)
@@ -92,11 +93,11 @@ export function writeChange(entry: Y.Map<unknown>, base: Value | undefined, next
 }
 
 /** Sets one field (names from the root) to `value`, making objects on the way where there are none. */
-export function writeField(entry: Y.Map<unknown>, names: readonly string[], value: Value): void {
+export function writeField(entry: Y.Map<unknown>, format: FileFormat, names: readonly string[], value: Value): void {
   const last = names[names.length - 1]
   if (last === undefined) return
-  const writer = new OverrideWriter(entry)
-  let node = readTree(entry)
+  const writer = new OverrideWriter(entry, format)
+  let node = readTree(entry, format)
   let at: FieldKey
   if (node instanceof BodyObject) {
     at = [node.generation]
@@ -133,22 +134,33 @@ export function describeOverride(key: string, value: unknown): { field: string[]
   return { field, leaf }
 }
 
-/** Whether the entry has field overrides: a body that is still its base does not. */
-export function hasOverrides(entry: Y.Map<unknown>): boolean {
-  for (const [key, item] of itemsOf(entry)) if (!item.deleted && isFieldKey(key)) return true
-  return false
+/**
+ * Writes the entry's `base` from its text, if it has none yet: every edit does this before it changes
+ * the text or writes an override, so that concurrent edits of the text (which may not parse once
+ * merged) never leave an entry without a body.
+ */
+export function fixBase(entry: Y.Map<unknown>, format: FileFormat): void {
+  if (typeof entry.get(BASE) === 'string') return
+  const base = readBase(entry, format)
+  if (base !== undefined) entry.set(BASE, encodeLeaf(base))
 }
 
-function readTree(entry: Y.Map<unknown>): BodyNode | undefined {
-  let root: BodyNode | undefined
+/** The base of the body: the `base` leaf, or what the text parses to while there is none. */
+function readBase(entry: Y.Map<unknown>, format: FileFormat): Value | undefined {
   const base = entry.get(BASE)
-  if (typeof base === 'string') {
-    try {
-      root = fromValue(decodeLeaf(base))
-    } catch {
-      // A base this version cannot read: only a root override can give the entry a body.
-    }
+  try {
+    if (typeof base === 'string') return decodeLeaf(base)
+    const text = entry.get(TEXT)
+    return text instanceof Y.Text ? parseDefinition(format, text.toString()) : undefined
+  } catch {
+    // A base this version cannot read: only a root override can give the entry a body.
+    return undefined
   }
+}
+
+function readTree(entry: Y.Map<unknown>, format: FileFormat): BodyNode | undefined {
+  const base = readBase(entry, format)
+  let root: BodyNode | undefined = base === undefined ? undefined : fromValue(base)
   const overrides: Array<{ position: FieldKey; value: string }> = []
   for (const [key, item] of itemsOf(entry)) {
     if (item.deleted || !isFieldKey(key)) continue
@@ -232,11 +244,13 @@ function objectParts(value: Value): { map: ObjectValue; tag: string | undefined 
 /** Writes the overrides of one change, in the caller's transaction. */
 class OverrideWriter {
   readonly #entry: Y.Map<unknown>
+  readonly #format: FileFormat
   /** The live override positions when the change began, for removing those below a replaced field. */
   #existing: FieldKey[] | undefined
 
-  constructor(entry: Y.Map<unknown>) {
+  constructor(entry: Y.Map<unknown>, format: FileFormat) {
     this.#entry = entry
+    this.#format = format
   }
 
   /** A generation no other object in the document has: this client's next clock. */
@@ -252,6 +266,7 @@ class OverrideWriter {
    */
   set(position: FieldKey, value: string): void {
     if (this.#existing === undefined) {
+      fixBase(this.#entry, this.#format)
       this.#existing = []
       for (const [key, item] of itemsOf(this.#entry)) {
         const existing = item.deleted ? undefined : decodeFieldKey(key)

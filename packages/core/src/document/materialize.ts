@@ -21,7 +21,7 @@ export function materialize(path: string, entry: Y.Map<unknown>): string | undef
   if (format === undefined) return undefined
   const text = readText(entry)
   if (text.length > 0 && textMatchesBody(entry)) return text
-  const body = readBody(entry)
+  const body = readBody(entry, format)
   if (body === undefined) return undefined
   if (text.length > 0) {
     try {

@@ -2,8 +2,8 @@
  * The document model (document format 2). The registry is one top-level `Y.Map` named
  * `registry`, keyed by relative path. Each entry is a `Y.Map`:
  *
- * - `base`: the definition as it was created, as one leaf, and field overrides for every field
- *   edited since, each under a key of its own (see `bodyOverlay.ts`). Together they are the body.
+ * - `base` (from the first edit on; until then the text is the base) and field overrides for every
+ *   field edited since, each under a key of its own (see `bodyOverlay.ts`). Together they are the body.
  * - `text`: a `Y.Text` with the exact text of the last local write. It changes by a minimal splice,
  *   so editing one field of a large file sends a small update.
  * - `stamp`: set with the text when the text parses to the body: a digest of the live items of the
@@ -15,21 +15,20 @@
  * it (see DESIGN.md).
  */
 import * as Y from 'yjs'
-import { BASE, baseOf, bodyIs, writeChange, writeField } from './bodyOverlay.js'
-import { itemsOf, mapDigest, textDigest } from './liveDigest.js'
+import type { FileFormat } from '../codec/codec.js'
 import type { Value } from '../value.js'
+import { bodyIs, fixBase, writeChange, writeField } from './bodyOverlay.js'
+import { STAMP, TEXT } from './entryKeys.js'
+import { itemsOf, mapDigest, textDigest } from './liveDigest.js'
 
-export { bodyIs, readBody, describeOverride, hasOverrides } from './bodyOverlay.js'
+export { bodyIs, readBody, describeOverride } from './bodyOverlay.js'
+export { BASE, STAMP, TEXT } from './entryKeys.js'
 
 /**
  * The top-level map name. Format 1 (`files`, with bodies as nested maps) is another map, so that a
  * node of either format never reads the other's entries.
  */
 export const FILES = 'registry'
-/** Key of an entry's exact text. */
-export const TEXT = 'text'
-/** Key of an entry's stamp: the digest of its items when its text was known to parse to its body. */
-export const STAMP = 'stamp'
 
 /** The parsed root of a file: usually an object or a YAML-tagged object, but any value parses. */
 export type Definition = Value
@@ -52,12 +51,11 @@ export function entryAt(files: Y.Map<Y.Map<unknown>>, path: string): Y.Map<unkno
 }
 
 /**
- * Creates an entry for a new file. The only place an entry is set rather than edited. `definition`
- * is what `text` parses to, so the entry is stamped without checking.
+ * Creates an entry for a new file: its text, which is its body until its first edit, and a stamp.
+ * The only place an entry is set rather than edited.
  */
-export function createEntry(files: Y.Map<Y.Map<unknown>>, path: string, definition: Definition, text: string): void {
+export function createEntry(files: Y.Map<Y.Map<unknown>>, path: string, text: string): void {
   const entry = new Y.Map<unknown>()
-  entry.set(BASE, baseOf(definition))
   entry.set(TEXT, new Y.Text(text))
   files.set(path, entry)
   const digest = entryDigest(entry)
@@ -76,8 +74,8 @@ export function textMatchesBody(entry: Y.Map<unknown>): boolean {
 }
 
 /** Stamps the entry if its body is `definition`, what its text parses to (an old stamp is stale already). */
-function stamp(entry: Y.Map<unknown>, definition: Definition): void {
-  if (!bodyIs(entry, definition)) return
+function stamp(entry: Y.Map<unknown>, format: FileFormat, definition: Definition): void {
+  if (!bodyIs(entry, format, definition)) return
   const digest = entryDigest(entry)
   if (digest !== undefined && entry.get(STAMP) !== digest) entry.set(STAMP, digest)
 }
@@ -85,7 +83,7 @@ function stamp(entry: Y.Map<unknown>, definition: Definition): void {
 /** The digest of the entry's items (its stamp aside) and of its text's characters, or `undefined`. */
 function entryDigest(entry: Y.Map<unknown>): string | undefined {
   const text = entry.get(TEXT)
-  if (!(text instanceof Y.Text) || typeof entry.get(BASE) !== 'string') return undefined
+  if (!(text instanceof Y.Text)) return undefined
   const items = mapDigest(entry, STAMP)
   const characters = items === undefined ? undefined : textDigest(text)
   return characters === undefined ? undefined : `${items}:${characters}`
@@ -100,19 +98,21 @@ export function readText(entry: Y.Map<unknown>): string {
 /**
  * Applies a local change to an entry: what changed from `base` to `next` is written, everything
  * else is left as the document has it (a three-way merge). Without a base the document's body is
- * the base, so every difference from `next` is written. `next` is what `nextText` parses to.
+ * the base, so every difference from `next` is written. `next` is what `nextText` parses to, in the
+ * path's `format`.
  */
-export function applyChange(entry: Y.Map<unknown>, base: Definition | undefined, next: Definition, nextText: string): void {
-  writeChange(entry, base, next)
+export function applyChange(entry: Y.Map<unknown>, format: FileFormat, base: Definition | undefined, next: Definition, nextText: string): void {
+  fixBase(entry, format)
+  writeChange(entry, format, base, next)
   const text = entry.get(TEXT)
   if (text instanceof Y.Text) spliceText(text, nextText)
   else entry.set(TEXT, new Y.Text(nextText))
-  stamp(entry, next)
+  stamp(entry, format, next)
 }
 
 /** Sets one field (a key path inside the body) to a value, creating objects on the way. */
-export function setField(entry: Y.Map<unknown>, field: readonly string[], value: Value): void {
-  writeField(entry, field, value)
+export function setField(entry: Y.Map<unknown>, format: FileFormat, field: readonly string[], value: Value): void {
+  writeField(entry, format, field, value)
 }
 
 /** Replaces the text with `next` by one splice over the changed middle. */
