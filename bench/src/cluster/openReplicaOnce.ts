@@ -4,6 +4,10 @@
  * and what the process holds once it has settled, as one JSON line, and closes it. Measured in the
  * scenario's own process, the figures would count the harness's heap too.
  *
+ * `LINGER_MS` keeps the replica open that long before it closes, as a running node stays: a replica
+ * looks at the files it has just imported again 2.5 s later, to record stats that vouch for them
+ * (see docs/design.md), and a node restarted before that reads every file again.
+ *
  * RSS is read once the replica has finished its background work (the compaction after an import),
  * after a full GC (Node started with `--expose-gc`), and again after a pause and a second GC: V8
  * releases the memory of freed buffers on a background thread, so a reading taken at once sometimes
@@ -11,9 +15,9 @@
  */
 import { openReplica } from 'regsync'
 
-const [dir, data] = process.argv.slice(2)
-if (dir === undefined || data === undefined) {
-  process.stderr.write('usage: openReplicaOnce DIR DATA\n')
+const [dir, data, linger = '0'] = process.argv.slice(2)
+if (dir === undefined || data === undefined || !/^\d+$/.test(linger)) {
+  process.stderr.write('usage: openReplicaOnce DIR DATA [LINGER_MS]\n')
   process.exit(2)
 }
 const started = performance.now()
@@ -27,4 +31,8 @@ const memory = process.memoryUsage()
 process.stdout.write(
   `${JSON.stringify({ openMs, files: replica.list().length, rssMiB: memory.rss / 1048576, heapUsedMiB: memory.heapUsed / 1048576 })}\n`
 )
+if (Number(linger) > 0) {
+  await new Promise((resolve) => setTimeout(resolve, Number(linger)))
+  await replica.settled()
+}
 await replica.close()

@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { mkdir, open as openFile, readdir, rename, rm, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { deflateRaw, inflateRaw } from 'node:zlib'
 import { Level } from 'level'
 import { ErrorCodes, RegsyncError } from '@regsync/core'
 import type { BatchOptions, RangeOptions, StorageAdapter, StorageOperation } from '@regsync/core'
@@ -14,6 +16,16 @@ import { assertBlobName, assertStorageKey as assertKey, assertStorageOperations 
 const BLOBS = 'blobs'
 /** Temp files of a blob being written start with this; one left by a crash is removed at open. */
 const BLOB_TEMP = '.tmp-'
+/**
+ * A blob file starts with this, then the blob's length (4 bytes, little-endian), then the blob
+ * compressed with raw deflate at level 1. LevelDB compressed what it held (Snappy); a snapshot
+ * compresses 7-8 times (the corpus) to 20 times (the bench's definitions), and is compressed and
+ * decompressed in the thread pool, about as fast as its raw bytes are read from tmpfs.
+ */
+const BLOB_MAGIC = [0x72, 0x73, 0x62, 0x31] // "rsb1"
+const BLOB_HEADER = BLOB_MAGIC.length + 4
+const deflate = promisify(deflateRaw)
+const inflate = promisify(inflateRaw)
 
 /** Options for {@link LevelStorageAdapter}. */
 export interface LevelStorageAdapterOptions {
@@ -187,9 +199,13 @@ export class LevelStorageAdapter implements StorageAdapter {
     if (!(bytes instanceof Uint8Array)) throw new TypeError('bytes must be a Uint8Array')
     const temp = join(this.#blobDir, `${BLOB_TEMP}${name}.${randomBytes(6).toString('hex')}`)
     try {
+      const compressed = await deflate(bytes, { level: 1 })
+      const header = new Uint8Array(BLOB_HEADER)
+      header.set(BLOB_MAGIC)
+      new DataView(header.buffer).setUint32(BLOB_MAGIC.length, bytes.byteLength, true)
       const file = await openFile(temp, 'wx', 0o600)
       try {
-        await file.writeFile(bytes)
+        await file.writev([header, compressed])
         await file.datasync()
       } finally {
         await file.close()
@@ -211,11 +227,24 @@ export class LevelStorageAdapter implements StorageAdapter {
   async readBlob(name: string): Promise<Uint8Array | undefined> {
     this.#openDb()
     assertBlobName(name)
+    let stored: Uint8Array
     try {
-      return await readWhole(join(this.#blobDir, name))
+      stored = await readWhole(join(this.#blobDir, name))
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
       throw this.#operationError('read', error)
+    }
+    const length = stored.byteLength < BLOB_HEADER ? -1 : new DataView(stored.buffer, stored.byteOffset).getUint32(BLOB_MAGIC.length, true)
+    if (length < 0 || BLOB_MAGIC.some((byte, i) => stored[i] !== byte)) {
+      throw storageError(`cannot read data directory ${this.#path}`, new Error(`blob ${name} is not a regsync blob`))
+    }
+    try {
+      // One output chunk of the blob's size, so that the result is not copied again on this thread.
+      const bytes = plain(await inflate(stored.subarray(BLOB_HEADER), { chunkSize: Math.max(length, 64) }))
+      if (bytes.byteLength !== length) throw new Error(`blob ${name} holds ${bytes.byteLength} bytes, not ${length}`)
+      return bytes
+    } catch (error) {
+      throw storageError(`cannot read data directory ${this.#path}: blob ${name} is damaged`, error)
     }
   }
 

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
@@ -38,14 +38,16 @@ describe('LevelStorageAdapter on disk', () => {
     await rm(dir, { recursive: true, force: true })
   })
 
-  it('keeps blobs as files in blobs/, counts them in its size, and removes a blob write cut short at open', async () => {
+  it('keeps blobs as compressed files in blobs/, counts them in its size, and removes a blob write cut short at open', async () => {
     const path = join(dir, 'data')
     const adapter = adapterAt(path)
     await adapter.open()
     const before = await adapter.size()
     await adapter.writeBlob('snap-0000000000000001', new Uint8Array(2_000_000).fill(1))
     expect(await readdir(join(path, 'blobs'))).toEqual(['snap-0000000000000001'])
-    expect((await adapter.size()) - before).toBeGreaterThanOrEqual(2_000_000)
+    const file = await stat(join(path, 'blobs', 'snap-0000000000000001'))
+    expect(file.size).toBeLessThan(100_000)
+    expect((await adapter.size()) - before).toBe(file.size)
     await adapter.close()
     // What a crash during a write leaves: the temp file, never renamed.
     await writeFile(join(path, 'blobs', '.tmp-snap-0000000000000002.0a1b2c'), new Uint8Array(10))
@@ -53,6 +55,25 @@ describe('LevelStorageAdapter on disk', () => {
     expect(await readdir(join(path, 'blobs'))).toEqual(['snap-0000000000000001'])
     expect(await adapter.blobNames()).toEqual(['snap-0000000000000001'])
     expect((await adapter.readBlob('snap-0000000000000001'))?.byteLength).toBe(2_000_000)
+  })
+
+  it('reports a blob file that is not one, or is cut short, as damaged, naming it', async () => {
+    const path = join(dir, 'data')
+    const adapter = adapterAt(path)
+    await adapter.open()
+    await adapter.writeBlob('upd-0000000000000001', new Uint8Array(100_000).map((_, i) => i % 7))
+    const blob = join(path, 'blobs', 'upd-0000000000000001')
+    const whole = await readFile(blob)
+    await writeFile(blob, whole.subarray(0, whole.length - 20))
+    await expect(adapter.readBlob('upd-0000000000000001')).rejects.toMatchObject({
+      code: ErrorCodes.STORAGE,
+      message: expect.stringContaining('blob upd-0000000000000001 is damaged')
+    })
+    await writeFile(blob, 'not a blob at all')
+    await expect(adapter.readBlob('upd-0000000000000001')).rejects.toMatchObject({
+      code: ErrorCodes.STORAGE,
+      message: expect.stringContaining('blob upd-0000000000000001 is not a regsync blob')
+    })
   })
 
   it('refuses a second adapter on a directory that is open, naming it, and leaves the first intact', async () => {
