@@ -36,9 +36,12 @@ async function sameDirs(...all: NetNode[]): Promise<boolean> {
 }
 
 /** Opens a raw authenticated websocket to a node's sync path. */
-function rawSocket(node: NetNode, secret = SECRET): Promise<WebSocket> {
+function rawSocket(node: NetNode, secret = SECRET, options: { url?: string; perMessageDeflate?: boolean } = {}): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${node.url}/sync/cas`, { headers: { authorization: `Bearer ${secret}` } })
+    const socket = new WebSocket(`${options.url ?? node.url}/sync/cas`, {
+      headers: { authorization: `Bearer ${secret}` },
+      ...(options.perMessageDeflate === undefined ? {} : { perMessageDeflate: options.perMessageDeflate })
+    })
     socket.once('open', () => resolve(socket))
     socket.once('error', reject)
   })
@@ -146,7 +149,8 @@ describe('nodes syncing over websockets', () => {
         return peers.length === 2 && peers.every((peer) => peer.synced || peer.direction === 'inbound')
       }
       await waitFor('two links between a and b', () => linked(a, b) && linked(b, a))
-      const large = 'x'.repeat(100_000)
+      // Random, so that the frame's compression on the wire (64 KB or more) leaves it large.
+      const large = Array.from({ length: 25_000 }, () => Math.random().toString(36).slice(2, 11)).join('')
 
       const before = { aToB: { ...aToB }, bToA: { ...bToA } }
       await a.replica.put('App-1.json', app(1, large))
@@ -197,8 +201,11 @@ describe('nodes syncing over websockets', () => {
    * Asks `node`, over a raw socket, for everything (a step 1 with an empty state vector) and
    * returns the sync messages it answers with, up to and including the step 2, in order.
    */
-  async function askForEverything(node: NetNode): Promise<Array<{ type: 'update' | 'step2'; payload: Uint8Array }>> {
-    const socket = await rawSocket(node)
+  async function askForEverything(
+    node: NetNode,
+    options: { url?: string; perMessageDeflate?: boolean } = {}
+  ): Promise<Array<{ type: 'update' | 'step2'; payload: Uint8Array }>> {
+    const socket = await rawSocket(node, SECRET, options)
     const received: Array<{ type: 'update' | 'step2'; payload: Uint8Array }> = []
     const done = new Promise<void>((resolve) => {
       socket.on('message', (data: Buffer) => {
@@ -255,6 +262,28 @@ describe('nodes syncing over websockets', () => {
     await waitFor('b to hold the registry', async () => (await snapshotDir(b.dir)).size === 19 && !(await snapshotDir(b.dir)).has('App-2.json'))
     await b.replica.settled()
     expect(await sameDirs(a, b)).toBe(true)
+  })
+
+  it('compresses a large message on the wire, and still serves a client that does not offer compression', async () => {
+    const a = await netNode()
+    for (let id = 1; id <= 20; id++) await a.replica.put(`App-${id}.json`, app(id, 'x'.repeat(15_000)))
+    await a.replica.settled()
+    const state = Y.encodeStateAsUpdate(a.replica.doc).byteLength
+    const proxy = new FaultProxy({ targetPort: a.port, name: 'client->a' })
+    try {
+      await proxy.start()
+      const compressed = await askForEverything(a, { url: `ws://127.0.0.1:${proxy.port}` })
+      const fresh = new Y.Doc()
+      for (const message of compressed) Y.applyUpdate(fresh, message.payload)
+      expect(Object.keys(registryOf(fresh) as object)).toHaveLength(20)
+      expect(proxy.bytesToClient).toBeLessThan(state / 5)
+    } finally {
+      await proxy.close()
+    }
+    const plain = await askForEverything(a, { perMessageDeflate: false })
+    const fresh = new Y.Doc()
+    for (const message of plain) Y.applyUpdate(fresh, message.payload)
+    expect(registryOf(fresh)).toEqual(registryOf(a.replica.doc))
   })
 
   it('encodes its document for a fresh node when the log after the snapshot is long', async () => {

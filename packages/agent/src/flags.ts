@@ -44,7 +44,7 @@ export const FLAGS: readonly FlagSpec[] = [
   { name: 'tls-ca', type: 'string', commands: ['agent', 'status'], arg: 'FILE', path: true, help: 'PEM CA bundle. Turns on mutual TLS: the listener requires client certificates signed by it, and outbound wss links (and `status`) verify the server against it.' },
   { name: 'mode', type: 'string', commands: ['agent'], arg: 'MODE', help: 'active (publishes local edits) or passive (applies the cluster\'s state only, reverting local edits). Default active.' },
   { name: 'initial-import', type: 'string', commands: ['agent'], arg: 'WHEN', help: 'auto: a fresh data dir with peers configured syncs with a peer before importing the directory, so stale files cannot undo deletes. immediate: import at once. Default auto.' },
-  { name: 'max-message-size', type: 'string', commands: ['agent'], arg: 'BYTES', help: 'Frames larger than this close the link. Default 67108864 (64 MiB).' },
+  { name: 'max-message-size', type: 'string', commands: ['agent'], arg: 'BYTES', help: 'Messages larger than this (once inflated) close the link. Default 67108864 (64 MiB).' },
   { name: 'rescan-interval', type: 'string', commands: ['agent'], arg: 'MS', help: 'Full rescan period in milliseconds; 0 turns it off. Default 60000.' },
   { name: 'max-file-size', type: 'string', commands: ['agent'], arg: 'BYTES', help: 'Files larger than this are not imported (logged as errors). Default 1048576.' },
   { name: 'journal-retention', type: 'string', commands: ['agent'], arg: 'DAYS', help: 'Remove conflict journal entries older than this many days, at start and every hour. 0 keeps them all. Default 90.' },

