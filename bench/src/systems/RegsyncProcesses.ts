@@ -108,7 +108,7 @@ export class RegsyncProcesses implements SyncSystem {
     await Promise.all([...files].map(([path, text]) => this.view.waitFor(path, text, all, this.#setup.timeoutMs)))
     // The agents still commit, compact and relay for a while after the last file lands: measure
     // from a settled cluster, as a real join or restart would meet it.
-    const waited = await waitQuiet(() => this.#nodes.map((node) => node.agent.pid))
+    const waited = await this.settle()
     if (waited > 1000) this.#setup.progress(`regsync: the cluster settled ${(waited / 1000).toFixed(1)} s after the last file landed`)
   }
 
@@ -221,6 +221,10 @@ export class RegsyncProcesses implements SyncSystem {
 
   async kill(index: number): Promise<void> {
     await this.#nodes[index]!.agent.stop('SIGKILL')
+  }
+
+  settle(): Promise<number> {
+    return waitQuiet(() => this.#nodes.map((node) => node.agent.pid))
   }
 
   async stop(index: number): Promise<void> {

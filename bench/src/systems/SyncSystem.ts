@@ -48,6 +48,11 @@ export interface SyncSystem {
   stop?(node: number): Promise<void>
   /** Starts a stopped node again on its old data; resolves with the times it took to be ready. */
   start?(node: number): Promise<ReadyTimes>
+  /**
+   * Waits until every running node is idle (under 5 % of a core over half a second, at most 30 s),
+   * so that a step is measured on a settled cluster; resolves with the ms it waited.
+   */
+  settle?(): Promise<number>
   /** Adds a fresh node with an empty directory and data; resolves with its index and ready times. */
   join?(): Promise<{ node: number } & ReadyTimes>
   /** Stops everything and removes the temp dirs. Idempotent. */

@@ -19,7 +19,7 @@ import { DiskObserver } from '../workload/DiskObserver.js'
 import { ProxyMesh } from '../cluster/ProxyMesh.js'
 import { reservePort } from '../cluster/ports.js'
 import type { ReservedPort } from '../cluster/ports.js'
-import { cpuSeconds, dirBytes, peakRssMiB, processTree } from '../cluster/procStats.js'
+import { cpuSeconds, dirBytes, peakRssMiB, processTree, waitQuiet } from '../cluster/procStats.js'
 import { sleep } from '../stats.js'
 import { removeDefinition, snapshotDir, writeDefinition, writeMany } from './fileOps.js'
 import { INSTALL_HINT, toolInstalled } from './toolInstalled.js'
@@ -284,6 +284,10 @@ ${devices.join('\n')}
 
   async stop(index: number): Promise<void> {
     await this.#stopNode(this.#nodes[index]!, 'SIGTERM')
+  }
+
+  settle(): Promise<number> {
+    return waitQuiet(() => this.#nodes.map((node) => livePid(node.child)))
   }
 
   async start(index: number): Promise<ReadyTimes> {
