@@ -52,6 +52,7 @@ import type { Watcher } from './ports/Watcher.js'
 import { warnOnHazards } from './hazards.js'
 import { decide } from './reconcile/decide.js'
 import { RACY_MS, racilyRecorded, readDisk, statVouches } from './reconcile/readDisk.js'
+import type { DiskRead } from './reconcile/readDisk.js'
 import type { Decision, DocState } from './reconcile/decide.js'
 import { ReplicaStore } from './storage/ReplicaStore.js'
 import type { IndexRecord, StoredState } from './storage/ReplicaStore.js'
@@ -234,6 +235,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #fillTimer: ReturnType<typeof setTimeout> | undefined
   /** A listing of the directory taken while the document loaded, for the first full scan. */
   #listing: Promise<FileInfo[]> | undefined
+  /**
+   * The paths the last full scan listed, and those the watcher has reported since: a path in
+   * neither, with no index record, is not on disk, and is planned without a stat (a joining node
+   * plans 10,000 new paths). `undefined` when unknown: no watcher, no listing yet, or a folder or an
+   * overflow reported since. A write still checks that its target does not exist just before its
+   * rename, so a file the watcher missed is never overwritten, only planned again.
+   */
+  #listed: ReadonlySet<string> | undefined
+  readonly #reported = new Set<string>()
   /** Bases each path had in the last minutes, to tell a write from a stale copy. */
   readonly #history: BaseHistory
   /**
@@ -380,7 +390,17 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       if (this.#importAllowed) {
         await this.rescan()
       } else {
+        // Not imported yet, but what is on disk is known: the registry a peer sends is planned
+        // without a stat for each path that is not.
+        const listing = this.#listing
         this.#listing = undefined
+        if (this.#watcher !== undefined && listing !== undefined) {
+          try {
+            this.#listed = new Set((await listing).map((file) => file.path))
+          } catch {
+            // Reported by the scan after the first sync, which lists the directory again.
+          }
+        }
         this.#log.info({ dir: this.#directory.location }, 'fresh data directory: the directory is imported after the first sync with a peer')
         // Files the document changed while the node was down are still written.
         for (const path of this.#docDirty) this.#dirty.add(path)
@@ -712,6 +732,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   // ---- events in -----------------------------------------------------------------------------
 
   #onWatcherPath(path: string): void {
+    this.#reported.add(path)
     if (pathProblem(path) !== undefined) return
     if (this.#status === 'opening') {
       // Looked at by the first round, once the document is loaded.
@@ -726,6 +747,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   #onWatcherTree(folder: string): void {
+    this.#listed = undefined
     // While the document loads, the paths under the folder are not known yet: the first full scan
     // lists the directory again instead of trusting the listing taken before the report.
     if (this.#status === 'opening') this.#listing = undefined
@@ -739,6 +761,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
 
   #onWatcherOverflow(limit: number): void {
     this.#watcherOverflows++
+    this.#listed = undefined
     // While the document loads, the first full scan lists the directory again.
     if (this.#status === 'opening') this.#listing = undefined
     if (this.#status !== 'open') return
@@ -1232,6 +1255,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     let listing: FileInfo[]
     const prefetched = this.#listing
     this.#listing = undefined
+    // The watcher reports what changes from here on; a prefetched listing started after the watcher.
+    if (prefetched === undefined) this.#reported.clear()
+    this.#listed = undefined
     try {
       listing = await (prefetched ?? this.#directory.list({ stats: true }))
     } catch (error) {
@@ -1239,6 +1265,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       // Without a listing, a missing file cannot be told from an unreadable one: change nothing.
       return
     }
+    if (this.#watcher !== undefined) this.#listed = new Set(listing.map((file) => file.path))
     const files = filesOf(this.#doc)
     const unchanged = new Set<string>()
     for (const file of listing) {
@@ -1286,7 +1313,10 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
-    const read = await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), this.#written.get(path))
+    const read: DiskRead =
+      record === undefined && this.#listed !== undefined && !this.#listed.has(path) && !this.#reported.has(path)
+        ? { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
+        : await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), this.#written.get(path))
     if (read.kind === 'problem') {
       this.#setProblem(path, read.code, read.message, read.hash)
       return undefined
@@ -1496,7 +1526,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   #afterWrite(write: Write, stat: FileStat | undefined, step: DiskStepResults): void {
     const { path, text, hash } = write
     if (stat === undefined) {
-      // A local edit landed since the path was read: merge it next round.
+      // A local edit landed since the path was read (or a file the watcher did not report was
+      // there): merge it next round, after a look at the disk.
+      this.#reported.add(path)
       this.#dirty.add(path)
       return
     }
