@@ -1,16 +1,7 @@
 /** Deterministic synthetic CAS definitions for benchmarks. */
 
-/** A seeded PRNG (mulberry32), so every run writes the same files. */
-export function prng(seed: number): () => number {
-  let state = seed >>> 0
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0
-    let t = state
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+/** A seeded PRNG, so every run writes the same files (its own entry point: no test runner needed). */
+export { prng } from '@regsync/core/testing/prng'
 
 /** The file name CAS would compute for a definition. */
 export function fileName(id: number): string {

@@ -3,24 +3,15 @@
  * 2 KB: importing into an empty node, a cold start from LevelDB, RSS, and the LevelDB size after
  * 100,000 single-field edits spread over 1,000 files.
  */
-import { mkdir, writeFile, readdir, stat, rm } from 'node:fs/promises'
+import { mkdir, writeFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { promisify } from 'node:util'
 import { fileURLToPath } from 'node:url'
 import { openReplica } from 'regsync'
 import { definition, fileName, prng } from '../definitions.js'
+import { dirBytes } from '../cluster/procStats.js'
 import type { Scenario, ScenarioContext, ScenarioResult } from '../scenario.js'
-
-/** The bytes of the files under `path`, sub-folders (the data directory's blobs) included. */
-async function dirBytes(path: string): Promise<number> {
-  let total = 0
-  for (const entry of await readdir(path, { withFileTypes: true })) {
-    const child = join(path, entry.name)
-    total += entry.isDirectory() ? await dirBytes(child) : (await stat(child)).size
-  }
-  return total
-}
 
 const execFileAsync = promisify(execFile)
 const CHILD = fileURLToPath(new URL('../cluster/openReplicaOnce.js', import.meta.url))

@@ -394,9 +394,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
         // without a stat for each path that is not.
         const listing = this.#listing
         this.#listing = undefined
-        if (this.#watcher !== undefined && listing !== undefined) {
+        if (listing !== undefined) {
           try {
-            this.#listed = new Set((await listing).map((file) => file.path))
+            this.#rememberListing(await listing)
           } catch {
             // Reported by the scan after the first sync, which lists the directory again.
           }
@@ -1265,7 +1265,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       // Without a listing, a missing file cannot be told from an unreadable one: change nothing.
       return
     }
-    if (this.#watcher !== undefined) this.#listed = new Set(listing.map((file) => file.path))
+    this.#rememberListing(listing)
     const files = filesOf(this.#doc)
     const unchanged = new Set<string>()
     for (const file of listing) {
@@ -1309,12 +1309,21 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     return statVouches(stat, this.#index.get(path), this.#now()) && entryAt(files, path) !== undefined
   }
 
+  /** Keeps what a full listing found, to plan paths it did not list without a stat (only with a watcher). */
+  #rememberListing(listing: readonly FileInfo[]): void {
+    if (this.#watcher !== undefined) this.#listed = new Set(listing.map((file) => file.path))
+  }
+
+  /** Whether `path` is known not to be on disk: see {@link #listed}. */
+  #knownAbsent(path: string, record: IndexRecord | undefined): boolean {
+    return record === undefined && this.#listed !== undefined && !this.#listed.has(path) && !this.#reported.has(path)
+  }
+
   /** Phase 2 for one path: read what is needed and decide. */
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
-    const read: DiskRead =
-      record === undefined && this.#listed !== undefined && !this.#listed.has(path) && !this.#reported.has(path)
+    const read: DiskRead = this.#knownAbsent(path, record)
         ? { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
         : await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), this.#written.get(path))
     if (read.kind === 'problem') {
@@ -1527,8 +1536,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     const { path, text, hash } = write
     if (stat === undefined) {
       // A local edit landed since the path was read (or a file the watcher did not report was
-      // there): merge it next round, after a look at the disk.
-      this.#reported.add(path)
+      // there): merge it next round. The path's pending record makes that round look at the disk.
       this.#dirty.add(path)
       return
     }

@@ -13,6 +13,7 @@ import type { Definition } from '../src/document/registryDocument.js'
 import { isTaggedValue, numberValue, taggedValue } from '../src/value.js'
 import type { ObjectValue, Value } from '../src/value.js'
 import { prng } from '../src/testing/prng.js'
+import { RelayingDocs, docWithClient, sync } from './helpers/docs.js'
 
 const corpus = new URL('../../../../shared/corpus/', import.meta.url)
 interface ManifestEntry {
@@ -22,12 +23,6 @@ interface ManifestEntry {
 }
 const manifest = JSON.parse(readFileSync(new URL('MANIFEST.json', corpus), 'utf8')) as ManifestEntry[]
 const parseable = manifest.filter((entry) => entry.parse !== 'unparseable')
-
-function docWithClient(client: number): Y.Doc {
-  const doc = new Y.Doc()
-  doc.clientID = client
-  return doc
-}
 
 function entryOf(path: string, text: string, doc = new Y.Doc()): Y.Map<unknown> {
   createEntry(filesOf(doc), path, text)
@@ -48,10 +43,6 @@ function textOf(path: string, value: Value): string {
 function edit(doc: Y.Doc, path: string, base: Definition | undefined, next: Definition): void {
   const entry = entryAt(filesOf(doc), path)!
   doc.transact(() => applyChange(entry, formatOfTest(path), base, next, textOf(path, next)))
-}
-
-function sync(from: Y.Doc, to: Y.Doc): void {
-  Y.applyUpdate(to, Y.encodeStateAsUpdate(from, Y.encodeStateVector(to)))
 }
 
 function bodyOf(doc: Y.Doc, path: string): Value | undefined {
@@ -372,16 +363,8 @@ describe(`bodies in seeded random histories (seeds ${SEEDS[0]}..${SEEDS.at(-1)})
   it('converge on three nodes that edit concurrently and exchange updates in random order', () => {
     for (const seed of SEEDS) {
       const random = prng(seed)
-      const docs = [1, 2, 3].map((client) => docWithClient(client * 1000 + seed))
-      const outboxes = docs.map(() => docs.map(() => [] as Uint8Array[]))
-      docs.forEach((doc, from) => {
-        doc.on('update', (update: Uint8Array, origin: unknown) => {
-          if (origin === 'remote') return
-          docs.forEach((_, to) => {
-            if (to !== from) outboxes[from]![to]!.push(update)
-          })
-        })
-      })
+      const mesh = new RelayingDocs([1, 2, 3].map((client) => client * 1000 + seed))
+      const docs = mesh.docs
       const first = randomDefinition(random, 3)
       createEntry(filesOf(docs[0]!), 'a.yml', textOf('a.yml', first))
       for (const doc of docs.slice(1)) sync(docs[0]!, doc)
@@ -393,13 +376,7 @@ describe(`bodies in seeded random histories (seeds ${SEEDS[0]}..${SEEDS.at(-1)})
           edit(doc, 'a.yml', current, mutate(random, current))
         } else {
           const to = (index + 1 + Math.floor(random() * 2)) % docs.length
-          const box = outboxes[index]![to]!
-          for (const update of box.splice(0, Math.floor(random() * (box.length + 1)))) {
-            Y.applyUpdate(docs[to]!, update, 'remote')
-            docs.forEach((_, third) => {
-              if (third !== to && third !== index) outboxes[to]![third]!.push(update)
-            })
-          }
+          mesh.handOn(index, to, Math.floor(random() * (mesh.pending(index, to) + 1)), () => 0)
         }
       }
       for (const from of docs) for (const to of docs) if (from !== to) sync(from, to)

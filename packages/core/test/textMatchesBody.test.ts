@@ -6,6 +6,7 @@ import { materialize } from '../src/document/materialize.js'
 import { DELETED, encodeFieldKey } from '../src/document/fieldKeys.js'
 import { fixBase } from '../src/document/bodyOverlay.js'
 import { prng } from '../src/testing/prng.js'
+import { RelayingDocs, docWithClient, sync } from './helpers/docs.js'
 import {
   STAMP,
   applyChange,
@@ -36,16 +37,6 @@ function materializeByParsing(path: string, entry: Y.Map<unknown>): string | und
 function removeField(entry: Y.Map<unknown>, name: string): void {
   fixBase(entry, 'json')
   entry.set(encodeFieldKey(['', name]), DELETED)
-}
-
-function docWithClient(client: number): Y.Doc {
-  const doc = new Y.Doc()
-  doc.clientID = client
-  return doc
-}
-
-function sync(from: Y.Doc, to: Y.Doc): void {
-  Y.applyUpdate(to, Y.encodeStateAsUpdate(from, Y.encodeStateVector(to)))
 }
 
 /** Records each update a document makes, to hand on later, one by one. */
@@ -213,17 +204,8 @@ function randomHistory(seed: number): { fast: number; stale: number } {
   const random = prng(seed)
   const int = (below: number): number => Math.floor(random() * below)
   const pick = <T>(items: readonly T[]): T => items[int(items.length)]!
-  const docs = [1, 2, 3].map((client) => docWithClient(client * 1000 + (seed % 997)))
-  // outboxes[from][to]: updates `from` made (or relayed) that `to` has not been given yet.
-  const outboxes = docs.map(() => docs.map(() => [] as Uint8Array[]))
-  docs.forEach((doc, from) => {
-    doc.on('update', (update: Uint8Array, origin: unknown) => {
-      if (origin === 'remote') return
-      docs.forEach((_, to) => {
-        if (to !== from) outboxes[from]![to]!.push(update)
-      })
-    })
-  })
+  const mesh = new RelayingDocs([1, 2, 3].map((client) => client * 1000 + (seed % 997)))
+  const docs = mesh.docs
   const randomText = (): string => {
     const value = {
       '@class': 'org.apereo.cas.services.CasRegisteredService',
@@ -262,15 +244,7 @@ function randomHistory(seed: number): { fast: number; stale: number } {
       // Hand on some of one node's pending updates to another, in any order.
       const from = int(docs.length)
       const to = (from + 1 + int(docs.length - 1)) % docs.length
-      const box = outboxes[from]![to]!
-      for (let n = int(box.length + 1); n > 0; n--) {
-        const [update] = box.splice(int(box.length), 1)
-        Y.applyUpdate(docs[to]!, update!, 'remote')
-        // What `to` received, it relays to the third node later, as a peer does.
-        docs.forEach((_, third) => {
-          if (third !== to && third !== from) outboxes[to]![third]!.push(update!)
-        })
-      }
+      mesh.handOn(from, to, int(mesh.pending(from, to) + 1), (left) => int(left))
     }
     for (const [index, each] of docs.entries()) {
       for (const path of PATHS) {

@@ -16,7 +16,7 @@
 /** The value of an override that removes its field. */
 export const DELETED = '~d'
 /** The value of an override that makes its field a new, empty object: this prefix, then its generation. */
-export const OBJECT_PREFIX = '~o'
+const OBJECT_PREFIX = '~o'
 /** The name under which an object's YAML tag is kept as a field. NUL cannot occur in a real key. */
 export const TAG_KEY = '\u0000tag'
 

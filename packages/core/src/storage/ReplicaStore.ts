@@ -87,6 +87,11 @@ function blobNameOf(key: string): string {
   return key.replace('!', '-')
 }
 
+/** The key of the record that names a blob this store made (`snap-00…1a`: `snap!00…1a!b`), or `undefined`. */
+function recordOfBlob(name: string): string | undefined {
+  return /^(snap|upd)-[0-9a-f]{16}$/.test(name) ? name.replace('-', '!') + BLOB_SUFFIX : undefined
+}
+
 function encodeJson(value: unknown): Uint8Array {
   return encoder.encode(JSON.stringify(value))
 }
@@ -233,9 +238,8 @@ export class ReplicaStore {
     if (this.#adapter.blobNames === undefined) return
     for (const name of await this.#adapter.blobNames()) {
       // Only blobs of this store's making; anything else in the adapter's place is not ours to delete.
-      if (!/^(snap|upd)-[0-9a-f]{16}$/.test(name)) continue
-      const key = name.replace('-', '!') + BLOB_SUFFIX
-      if ((await this.#adapter.get(key)) === undefined) await this.#adapter.deleteBlob!(name)
+      const record = recordOfBlob(name)
+      if (record !== undefined && (await this.#adapter.get(record)) === undefined) await this.#adapter.deleteBlob!(name)
     }
   }
 

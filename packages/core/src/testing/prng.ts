@@ -1,6 +1,7 @@
 /**
  * mulberry32: a tiny seeded generator of numbers in [0, 1), so that a randomized test can print its
- * seed when it fails and be replayed from it.
+ * seed when it fails and be replayed from it, and the bench writes the same files in every run. It
+ * has an entry point of its own (`@regsync/core/testing/prng`), which does not load vitest.
  */
 export function prng(seed: number): () => number {
   let state = seed >>> 0
