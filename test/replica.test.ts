@@ -388,13 +388,14 @@ describe('a single replica over a directory', () => {
   })
 
   /** A watcher of the test's own, so that its reports arrive exactly when the test says. */
-  function reportingWatcher(): { watcher: Watcher; report: (path: string) => void } {
+  function reportingWatcher(coalesceMs?: number): { watcher: Watcher; report: (path: string) => void } {
     let onPath: (path: string) => void = () => {}
     const watcher: Watcher = {
       async start(handlers) {
         onPath = handlers.onPath
       },
-      async close() {}
+      async close() {},
+      ...(coalesceMs === undefined ? {} : { coalesceMs })
     }
     return { watcher, report: (path) => onPath(path) }
   }
@@ -489,6 +490,54 @@ describe('a single replica over a directory', () => {
     expect(looked).toContain('App-999.json')
     expect(await readFile(join(b.dir, 'App-999.json'), 'utf8')).toBe(APP.replace('100', '999'))
     expect((await b.replica.journal()).find((entry) => entry.path === 'App-999.json')?.bytes).toBe(missed)
+  })
+
+  it("takes the watcher's first report of a file it wrote for its own write, and imports an edit after it at once", async () => {
+    const { updates } = await burst(20)
+    const b = await node({ watch: false })
+    await b.replica.close()
+    const looked: string[] = []
+    b.replica = new Replica({
+      storage: new LevelStorageAdapter({ path: b.data }),
+      directory: lookingDirectory(b.dir, looked),
+      watcher: new NativeWatcher({ path: b.dir }),
+      rescanIntervalMs: 0
+    })
+    await b.replica.open()
+    await b.replica.applyUpdate(Y.mergeUpdates(updates), { source: 'peer', peerId: 'a' })
+    await b.replica.settled()
+    // The reports of the 20 renames come in, and lead to no stat and no read.
+    await sleep(300)
+    await b.replica.settled()
+    expect((await readdir(b.dir)).length).toBe(20)
+    expect(looked).toEqual([])
+    // An edit after the write brings a report of its own.
+    const edited = APP.replace('100', '1').replace('"first"', '"edited here"')
+    await writeFile(join(b.dir, 'App-1.json'), edited)
+    await waitFor('the edit to be imported', () => b.replica.get('App-1.json') === edited)
+    expect(looked).toContain('App-1.json')
+  })
+
+  it("looks at a reported path again after the watcher's coalescing window, and only with a watcher that has one", async () => {
+    for (const coalesceMs of [undefined, 60]) {
+      const n = await node({ watch: false }, async (dir) => {
+        await writeFile(join(dir, 'App-100.json'), APP)
+        // Old enough for its stat to vouch: a look is one stat.
+        const minuteAgo = Date.now() / 1000 - 60
+        utimesSync(join(dir, 'App-100.json'), minuteAgo, minuteAgo)
+      })
+      await n.replica.close()
+      const { watcher, report } = reportingWatcher(coalesceMs)
+      const looked: string[] = []
+      n.replica = new Replica({ storage: new LevelStorageAdapter({ path: n.data }), directory: lookingDirectory(n.dir, looked), watcher, rescanIntervalMs: 0 })
+      await n.replica.open()
+      await n.replica.settled()
+      looked.length = 0
+      report('App-100.json')
+      // settled() waits for the second look, if one is due.
+      await n.replica.settled()
+      expect(looked, `coalesceMs ${coalesceMs}`).toEqual(coalesceMs === undefined ? ['App-100.json'] : ['App-100.json', 'App-100.json'])
+    }
   })
 
   it('reads the next round while the files of the last are written, and leaves those files to their write', async () => {
@@ -825,7 +874,7 @@ describe('a single replica over a directory', () => {
     const { n, reads } = await countingNode()
     await n.replica.put('App-100.json', APP)
     expect(await readFile(join(n.dir, 'App-100.json'), 'utf8')).toBe(APP)
-    // The watcher's report of the rename, and the look 50 ms after it, come and go.
+    // The watcher's report of the rename comes and goes.
     await sleep(400)
     await n.replica.settled()
     expect(reads.get('App-100.json') ?? 0).toBe(0)

@@ -119,8 +119,6 @@ export type ReplicaEvents = {
 
 /** The document hash of an entry that cannot be materialized: it matches no file. */
 const UNREADABLE = 'unreadable'
-/** 50 ms: chokidar drops a second `change` on a path within this window, so look again after it. */
-const RECHECK_MS = 60
 /** YAML has no end marker, so a torn write can parse: a YAML file is imported once it is this old. */
 const YAML_SETTLE_MS = 40
 /**
@@ -279,6 +277,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    * reads it: the watcher's report of the write itself is then recognised without a read.
    */
   readonly #written = new Map<string, FileStat>()
+  /**
+   * Paths this node is writing or has written whose watcher report has not come yet. The first
+   * report of such a path is taken for the report of the write and leads to no look: the look-again
+   * of {@link #racy} reads the file anyway. (A report that is really of a local edit made before the
+   * rename is no loss: that edit failed the write's check, and the failed write marks the path; an
+   * edit after the rename brings a report of its own.) Cleared with {@link #written}.
+   */
+  readonly #unreportedWrites = new Set<string>()
   #racyTimer: ReturnType<typeof setTimeout> | undefined
 
   // Collected during a round.
@@ -740,10 +746,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       return
     }
     if (this.#status !== 'open') return
+    if (this.#unreportedWrites.delete(path)) {
+      this.#log.debug({ path }, "watcher reported this node's own write")
+      return
+    }
     this.#log.debug({ path }, 'watcher reported a change')
     this.#dirty.add(path)
     this.#schedule()
-    this.#later(RECHECK_MS, () => this.#dirty.add(path))
+    const coalesceMs = this.#watcher?.coalesceMs
+    if (coalesceMs !== undefined) this.#later(coalesceMs, () => this.#dirty.add(path))
   }
 
   #onWatcherTree(folder: string): void {
@@ -1167,8 +1178,11 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           finalIndex.set(path, record)
         }
       }
+      if (this.#watcher !== undefined) for (const write of writes) this.#unreportedWrites.add(write.path)
       if (writes.length > 1 && this.#directory.writeMany !== undefined) await this.#writeMany(writes, step)
       else await mapLimit(writes, IO_CONCURRENCY, (write) => this.#write(write, step))
+      // A write that did not land brings no report of its own.
+      for (const write of writes) if (!finalIndex.has(write.path)) this.#unreportedWrites.delete(write.path)
       await mapLimit(removals, IO_CONCURRENCY, (removal) => this.#remove(removal, step))
       if (finalIndex.size > 0) await this.#store.commit({ index: finalIndex })
       // Every path written or removed this round was planned in it: `paths` covers them.
@@ -1286,8 +1300,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    */
   #lookAgainWhenVouching(paths: Iterable<string>): void {
     for (const path of paths) {
-      if (racilyRecorded(this.#index.get(path))) this.#racy.add(path)
-      else this.#written.delete(path)
+      if (racilyRecorded(this.#index.get(path))) {
+        this.#racy.add(path)
+      } else {
+        this.#written.delete(path)
+        this.#unreportedWrites.delete(path)
+      }
     }
     if (this.#racy.size === 0 || this.#racyTimer !== undefined || this.#status !== 'open') return
     this.#racyTimer = setTimeout(() => {
@@ -1296,6 +1314,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       for (const path of this.#racy) {
         this.#dirty.add(path)
         this.#written.delete(path)
+        this.#unreportedWrites.delete(path)
       }
       this.#racy.clear()
       this.#schedule()

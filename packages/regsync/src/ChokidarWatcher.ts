@@ -29,6 +29,8 @@ export interface ChokidarWatcherOptions {
  * which starves the thread pool. Sub-folders rely on chokidar and the rescan.)
  */
 export class ChokidarWatcher implements Watcher {
+  /** chokidar drops a second `change` of a path within 50 ms of the first: look again after that. */
+  readonly coalesceMs = 60
   readonly #root: string
   readonly #usePolling: boolean
   #watcher: FSWatcher | undefined

@@ -29,6 +29,10 @@ export interface NativeWatcherOptions {
  *
  * Like chokidar's, the watches keep the process alive until {@link close}.
  *
+ * inotify reports every change after it is made: a change that comes while an identical event is
+ * still unread is merged into that event, which is read after both. So the engine needs no second
+ * look at a reported path (the port's `coalesceMs` is left out).
+ *
  * Reports are hints, as the port says. When a watched folder disappears, its files cannot be named
  * (no per-file state), so the watcher reports the folder through `onTree` and the engine re-checks
  * every path it knows under it. If the services directory itself goes missing, the watcher says

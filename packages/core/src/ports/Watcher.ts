@@ -7,6 +7,12 @@ export interface Watcher {
   start(handlers: WatcherHandlers): Promise<void>
   /** Stops watching. Idempotent. */
   close(): Promise<void>
+  /**
+   * How long after a reported change a further change of the same path may go unreported (a
+   * watcher that coalesces events): the engine looks at each reported path again once this has
+   * passed. Leave it out for a watcher that reports every change.
+   */
+  readonly coalesceMs?: number
 }
 
 /** Callbacks of a {@link Watcher}. */
