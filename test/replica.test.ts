@@ -540,6 +540,17 @@ describe('a single replica over a directory', () => {
     }
   })
 
+  it('compacts the log of a burst once the replica has been idle for a second, not between its rounds', async () => {
+    // 1,000 new definitions: 2 MB of updates in two rounds.
+    const { a, updates } = await burst(1000)
+    expect(updates).toHaveLength(2)
+    const stored = await a.replica.storedState()
+    expect(stored.snapshot).toBeUndefined()
+    expect(stored.updates).toHaveLength(2)
+    await waitFor('the log to be compacted', async () => (await a.replica.storedState()).snapshot !== undefined)
+    expect((await a.replica.storedState()).updates).toHaveLength(0)
+  })
+
   it('reads the next round while the files of the last are written, and leaves those files to their write', async () => {
     const { updates } = await burst(700)
     const { watcher, report } = reportingWatcher()

@@ -145,6 +145,14 @@ const COMPACT_BYTES = 256 * 1024
  * it would run several times over a growing document.
  */
 const COMPACT_BUSY_SLACK = 4
+/**
+ * ...and holds at least this many bytes: a burst of 1,000 new definitions (2 MB of updates) into a
+ * small registry is compacted once it is over, not in the middle of it. Replaying 8 MB of updates
+ * at a start takes about 0.1 s.
+ */
+const COMPACT_BUSY_BYTES = 8 * 1024 * 1024
+/** How long after the replica goes idle its log is compacted: a burst's rounds can come with gaps. */
+const COMPACT_IDLE_MS = 1000
 
 interface QueuedUpdate {
   readonly update: Uint8Array
@@ -286,6 +294,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    */
   readonly #unreportedWrites = new Set<string>()
   #racyTimer: ReturnType<typeof setTimeout> | undefined
+  #compactTimer: ReturnType<typeof setTimeout> | undefined
 
   // Collected during a round.
   #roundUpdates: Array<{ update: Uint8Array; origin: TransactionOrigin | undefined }> = []
@@ -680,6 +689,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #shutdown(): Promise<void> {
     if (this.#rescanTimer !== undefined) clearInterval(this.#rescanTimer)
     if (this.#racyTimer !== undefined) clearTimeout(this.#racyTimer)
+    clearTimeout(this.#compactTimer)
     if (this.#fillTimer !== undefined) clearTimeout(this.#fillTimer)
     for (const timer of this.#timers) clearTimeout(timer)
     this.#timers.clear()
@@ -908,8 +918,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
 
   #resolveIfIdle(): void {
     if (this.#draining !== undefined || this.#landing !== undefined || this.#hasWork() || this.#timers.size > 0) return
-    // Nothing is planned or written: the document holds exactly what is committed.
-    if (this.#status === 'open') this.#compactIfDue(1)
+    if (this.#status === 'open') this.#compactWhenQuiet()
     const waiters = this.#idleWaiters
     this.#idleWaiters = []
     for (const resolve of waiters) resolve()
@@ -1210,11 +1219,27 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   /**
+   * Compacts the log, if it is due, {@link COMPACT_IDLE_MS} after the replica went idle, if it is
+   * idle then; if not, the next idle moment tries again.
+   */
+  #compactWhenQuiet(): void {
+    if (this.#compactTimer !== undefined) return
+    this.#compactTimer = setTimeout(() => {
+      this.#compactTimer = undefined
+      if (this.#status !== 'open' || this.#draining !== undefined || this.#landing !== undefined || this.#hasWork()) return
+      // Nothing is planned or written: the document holds exactly what is committed.
+      this.#compactIfDue(1)
+    }, COMPACT_IDLE_MS)
+    this.#compactTimer.unref?.()
+  }
+
+  /**
    * Compacts the update log in the background once it is `slack` times past its threshold. Called
    * only where the document holds exactly what is committed: right after a commit, and when idle.
    */
   #compactIfDue(slack: number): void {
-    if (!this.#store.shouldCompact(COMPACT_UPDATES * slack, COMPACT_BYTES * slack, slack)) return
+    const minBytes = slack === 1 ? COMPACT_BYTES : Math.max(COMPACT_BYTES * slack, COMPACT_BUSY_BYTES)
+    if (!this.#store.shouldCompact(COMPACT_UPDATES * slack, minBytes, slack)) return
     // Written in the background, so that the queue does not wait for LevelDB (a compaction took
     // 40-80 ms at 500 edits/s).
     const compacting = performance.now()
