@@ -52,6 +52,11 @@ export class WriteWorker {
     return this.#failure
   }
 
+  /** Starts the worker now, if it is not running yet, instead of at the first {@link landAll}. */
+  start(): void {
+    if (this.#failure === undefined) this.#start()
+  }
+
   /** Flushes (unless `flush` is false) and lands every temp file; one result per job, in order. */
   async landAll(jobs: readonly LandingJob[], flush: boolean): Promise<Landing[]> {
     if (jobs.length === 0) return []
@@ -77,13 +82,13 @@ export class WriteWorker {
     if (this.#worker !== undefined) return this.#worker
     let worker: Worker
     try {
-      // The descriptors are the caller's: the worker closes them without having opened them.
-      worker = new Worker(PROGRAM, { eval: true, trackUnmanagedFds: false })
+      // The descriptors are the caller's: the worker closes them without having opened them. No
+      // options of the process's own (such as --input-type=module, which the program cannot run under).
+      worker = new Worker(PROGRAM, { eval: true, trackUnmanagedFds: false, execArgv: [] })
     } catch (error) {
       this.#failure = new Error(`the write worker could not start: ${(error as Error).message}`, { cause: error })
       return undefined
     }
-    worker.unref()
     worker.on('message', ({ id, results }: { id: number; results: Landing[] }) => {
       const request = this.#pending.get(id)
       if (request === undefined) return
@@ -100,6 +105,8 @@ export class WriteWorker {
     }
     worker.on('error', fail)
     worker.on('exit', (code) => fail(new Error(`the write worker exited with code ${code}`)))
+    // After the listeners: a 'message' listener added later would hold the process open again.
+    worker.unref()
     this.#worker = worker
     return worker
   }

@@ -1,10 +1,14 @@
-import { constants, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFile } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
 import { WriteWorker, landHere } from '../src/WriteWorker.js'
 import type { LandingJob } from '../src/landFile.js'
 
+const run = promisify(execFile)
 const dirs: string[] = []
 afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
@@ -50,5 +54,49 @@ describe.each([
     expect(landings[0]).toMatchObject({ error: { code: 'ENOENT' } })
     expect('stat' in landings[1]!).toBe(true)
     expect(readdirSync(dir)).toEqual(['App-1.json'])
+  })
+})
+
+describe('the write worker started ahead of the first burst', () => {
+  // A process that starts the worker and then has nothing left to do must end by itself: the
+  // execFile below fails on its timeout if it does not.
+  const adapter = fileURLToPath(new URL('../dist/NodeDirectoryAdapter.js', import.meta.url))
+  async function runProgram(dir: string, then: string): Promise<string> {
+    const program = join(dir, 'program.mjs')
+    writeFileSync(
+      program,
+      `const { NodeDirectoryAdapter } = await import(${JSON.stringify(adapter)})
+      const directory = new NodeDirectoryAdapter({ path: ${JSON.stringify(join(dir, 'services'))}, onWriteWorkerFailed: (error) => console.log(error.message) })
+      directory.startWriteWorker()
+      directory.startWriteWorker()
+      // Long enough for the worker to be up.
+      await new Promise((resolve) => setTimeout(resolve, 300))
+      ${then}`
+    )
+    const { stdout } = await run(process.execPath, [program], { timeout: 20_000 })
+    return stdout.trim()
+  }
+
+  it('does not hold the process open while no write is pending', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'regsync-worker-'))
+    dirs.push(dir)
+    expect(await runProgram(dir, "console.log('done')")).toBe('done')
+  })
+
+  it('lands the writes that come later, and still lets the process end', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'regsync-worker-'))
+    dirs.push(dir)
+    mkdirSync(join(dir, 'services'))
+    const output = await runProgram(
+      dir,
+      `const results = await directory.writeMany([
+        { path: 'App-1.json', bytes: new TextEncoder().encode('{ "id": 1 }'), expect: null },
+        { path: 'App-2.json', bytes: new TextEncoder().encode('{ "id": 2 }'), expect: null }
+      ])
+      console.log(JSON.stringify(results.map((result) => 'stat' in result)))`
+    )
+    // No line about a failed worker: the writes went through it.
+    expect(output).toBe('[true,true]')
+    expect(readdirSync(join(dir, 'services')).sort()).toEqual(['App-1.json', 'App-2.json'])
   })
 })
