@@ -67,6 +67,14 @@ export class ClusterView {
     return this.#nodes[node] ?? new Map()
   }
 
+  /** Whether a wait is pending for `path` on node `node`. */
+  awaited(node: number, path: string): boolean {
+    const waiters = this.#waiters.get(path)
+    if (waiters === undefined) return false
+    for (const waiter of waiters) if (waiter.remaining.has(node)) return true
+    return false
+  }
+
   /** Records what an observer saw. `at` is when it was seen. */
   set(node: number, path: string, text: string | undefined, at = performance.now()): void {
     const map = this.#nodes[node]

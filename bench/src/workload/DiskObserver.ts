@@ -1,8 +1,8 @@
 /**
  * Feeds a {@link ClusterView} from the nodes' directories: an inotify watch per directory, a read
- * of each path an event names, and a full rescan whenever waits are pending
- * and nothing was seen for a while (inotify drops events when its queue overflows, as it can
- * during a 10,000-file burst).
+ * of each path an event names, and a rescan of the awaited files whenever waits are pending and
+ * nothing was seen for a while (inotify drops events when its queue overflows, as it can during a
+ * 10,000-file burst).
  *
  * Dot-files are skipped: every tool under test writes a dot-prefixed temp file and renames it.
  */
@@ -38,6 +38,9 @@ export class DiskObserver {
   #lastScan = 0
   #scanning = false
   #closed = false
+  /** Names each node's events named in this turn, read together at its end (see {@link #touch}). */
+  readonly #due: Array<Set<string>> = []
+  #flushing = false
 
   constructor(view: ClusterView, options: DiskObserverOptions = {}) {
     this.#view = view
@@ -53,7 +56,7 @@ export class DiskObserver {
       if (now - Math.max(this.#view.lastChange, this.#lastScan) < this.#stallMs) return
       const before = this.#view.lastChange
       this.#lastScan = now
-      void this.rescan().then(() => {
+      void this.#rescan(true).then(() => {
         this.#stallMs = this.#view.lastChange === before ? Math.min(this.#stallMs * 2, MAX_STALL_MS) : STALL_MS
       })
     }, STALL_MS / 3)
@@ -72,11 +75,20 @@ export class DiskObserver {
   }
 
   /** Reads every node's directory again. */
-  async rescan(): Promise<void> {
+  rescan(): Promise<void> {
+    return this.#rescan(false)
+  }
+
+  /**
+   * Lists every node's directory again and reads what it holds; with `awaitedOnly`, only the files
+   * a wait is pending for (the stall check's rescan, which only needs what a missed event may have
+   * hidden from a wait, and must not take the CPU from the nodes while they work).
+   */
+  async #rescan(awaitedOnly: boolean): Promise<void> {
     if (this.#scanning || this.#closed) return
     this.#scanning = true
     try {
-      for (let node = 0; node < this.#slots.length; node++) await this.#scan(node)
+      for (let node = 0; node < this.#slots.length; node++) await this.#scan(node, awaitedOnly)
     } finally {
       this.#scanning = false
     }
@@ -89,7 +101,7 @@ export class DiskObserver {
     for (const slot of this.#slots) slot?.watcher?.close()
   }
 
-  async #scan(node: number): Promise<void> {
+  async #scan(node: number, awaitedOnly = false): Promise<void> {
     const slot = this.#slots[node]
     if (slot === undefined) return
     let names: string[]
@@ -104,7 +116,7 @@ export class DiskObserver {
     }
     for (const name of names) {
       if (this.#closed) return
-      this.#read(node, name)
+      if (!awaitedOnly || this.#view.awaited(node, name)) this.#read(node, name)
     }
   }
 
@@ -112,9 +124,23 @@ export class DiskObserver {
     return !name.startsWith('.') && !this.#ignore(name)
   }
 
+  /**
+   * Reads the named file once this turn's events are in: a file written in place brings two or three
+   * events at once (create, modify), and one read after them sees what they all did.
+   */
   #touch(node: number, name: string): void {
     if (this.#closed || !this.#keep(name)) return
-    this.#read(node, name)
+    ;(this.#due[node] ??= new Set()).add(name)
+    if (this.#flushing) return
+    this.#flushing = true
+    setImmediate(() => {
+      this.#flushing = false
+      if (this.#closed) return
+      this.#due.forEach((names, dueNode) => {
+        for (const dueName of names) this.#read(dueNode, dueName)
+        names.clear()
+      })
+    })
   }
 
   /**
