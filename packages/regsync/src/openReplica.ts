@@ -62,9 +62,7 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
     mode: options.mode
   }
   const replica = new Replica(replicaOptions)
-  // Started first: it boots on its own thread while the database opens, and then lists the directory
-  // while the document loads.
-  directory.startWorker()
+  // The first listing, while the document decodes, starts the adapter's worker for the writes too.
   await replica.open()
   return replica
 }
