@@ -62,7 +62,9 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
     mode: options.mode
   }
   const replica = new Replica(replicaOptions)
-  // The first listing, while the document decodes, starts the adapter's worker for the writes too.
+  // Started first: it boots on its own thread while the database opens, and then lists the directory
+  // while the document loads.
+  directory.startWorker()
   await replica.open()
   return replica
 }
