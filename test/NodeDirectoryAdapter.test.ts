@@ -131,8 +131,8 @@ describe('NodeDirectoryAdapter.list', () => {
   })
 })
 
-describe('NodeDirectoryAdapter without its file worker', () => {
-  it('lists and writes on the calling thread when the worker cannot start, and an opened replica says so once', async () => {
+describe('NodeDirectoryAdapter without its write worker', () => {
+  it('writes on the calling thread when the worker cannot start, and an opened replica says so once', async () => {
     const root = await tempDir()
     // A fresh process, whose worker_threads cannot start a thread: the shared worker is per process.
     const script = `
@@ -159,7 +159,7 @@ describe('NodeDirectoryAdapter without its file worker', () => {
     const { files, warnings } = JSON.parse(child.stdout) as { files: string[]; warnings: string[] }
     expect(files).toEqual(['App-1.json', 'App-2.json', 'App-3.json', 'App-4.json', 'App-5.json', 'App-6.json'])
     expect(warnings).toEqual([
-      'the file worker could not start: no threads here; the directory is listed, and files are flushed and renamed, on the main thread from now on, which is slower'
+      'the write worker could not start: no threads here; files are flushed and renamed on the main thread from now on, which is slower in bursts'
     ])
   })
 })

@@ -3,7 +3,7 @@ import type { FileStat } from '@regsync/core'
 
 /*
  * The last step of a write, in three functions that use nothing from this module but each other:
- * the file worker (FileWorker.ts) runs them from their source text, and the event loop calls them
+ * the write worker (WriteWorker.ts) runs them from their source text, and the event loop calls them
  * directly. Each takes `fs` as given.
  */
 

@@ -48,7 +48,7 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
     onWriteWorkerFailed: (error) =>
       options.logger?.warn(
         { reason: error.message },
-        `${error.message}; the directory is listed, and files are flushed and renamed, on the main thread from now on, which is slower`
+        `${error.message}; files are flushed and renamed on the main thread from now on, which is slower in bursts`
       )
   })
   const replicaOptions: ReplicaOptions = {
@@ -62,10 +62,9 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
     mode: options.mode
   }
   const replica = new Replica(replicaOptions)
-  // Started first: it boots on its own thread while the database opens, and then lists the directory
-  // while the document loads.
-  directory.startWorker()
   await replica.open()
+  // Once open, so that its start does not compete with the load: the first burst need not wait for it.
+  directory.startWriteWorker()
   return replica
 }
 

@@ -1,15 +1,12 @@
-import * as fs from 'node:fs'
-import { constants, lstatSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync, writeSync } from 'node:fs'
+import { constants, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterEach, describe, expect, it } from 'vitest'
-import { FileWorker, landHere } from '../src/FileWorker.js'
+import { WriteWorker, landHere } from '../src/WriteWorker.js'
 import type { LandingJob } from '../src/landFile.js'
-import { listTree } from '../src/listTree.js'
-import type { Listing, ListingRequest } from '../src/listTree.js'
 
 const run = promisify(execFile)
 const dirs: string[] = []
@@ -32,7 +29,7 @@ function tempFiles(contents: string[]): { dir: string; jobs: LandingJob[] } {
 
 // The worker, and what its caller falls back to when it cannot run: the same results.
 describe.each([
-  ['the file worker', (jobs: LandingJob[]) => FileWorker.shared().landAll(jobs, true)],
+  ['the write worker', (jobs: LandingJob[]) => WriteWorker.shared().landAll(jobs, true)],
   ['this thread', (jobs: LandingJob[]) => landHere(jobs, true)]
 ])('landing temp files on %s', (_name, landAll) => {
   it('flushes and renames each, with its stat, and leaves a file that appeared meanwhile alone', async () => {
@@ -60,57 +57,7 @@ describe.each([
   })
 })
 
-// The same: the listing on the worker, and on this thread.
-describe.each([
-  ['the file worker', (request: ListingRequest) => FileWorker.shared().list(request)],
-  ['this thread', async (request: ListingRequest) => listTree(fs, request)]
-])('listing a directory on %s', (_name, list: (request: ListingRequest) => Promise<Listing>) => {
-  /** A tree with sub-folders, dot-files and dot-folders, a link, and temp files old and new. */
-  function tree(): string {
-    const dir = mkdtempSync(join(tmpdir(), 'regsync-listing-'))
-    dirs.push(dir)
-    mkdirSync(join(dir, 'team', 'deep'), { recursive: true })
-    mkdirSync(join(dir, '.git'))
-    for (const file of ['App-1.json', 'notes.txt', 'team/App-2.yml', 'team/deep/App-3.yaml', '.git/App-4.json', '.hidden.json', '.App-5.json.0a.regsync-tmp', 'team/.App-6.json.0b.regsync-tmp']) {
-      writeFileSync(join(dir, file), file)
-    }
-    const old = Date.now() / 1000 - 120
-    utimesSync(join(dir, '.App-5.json.0a.regsync-tmp'), old, old)
-    symlinkSync(join(dir, 'App-1.json'), join(dir, 'Link-1.json'))
-    symlinkSync(join(dir, 'team'), join(dir, 'linked-team'))
-    return dir
-  }
-  const request = (root: string, stats: boolean): ListingRequest => ({ root, stats, tempSuffix: '.regsync-tmp', leftoverAgeMs: 60_000 })
-
-  it('lists every regular file outside dot-folders with its stat, follows no link, and removes old temp files', async () => {
-    const dir = tree()
-    const listing = await list(request(dir, true))
-    if ('error' in listing) throw new Error(listing.error.message)
-    const files: Array<[string, number, number, number]> = []
-    for (let i = 0; i < listing.files.length; i += 4) files.push(listing.files.slice(i, i + 4) as [string, number, number, number])
-    expect(files.map(([path]) => path).sort()).toEqual(['App-1.json', 'notes.txt', 'team/App-2.yml', 'team/deep/App-3.yaml'])
-    for (const [path, size, mtimeMs, ino] of files) {
-      const stat = lstatSync(join(dir, path))
-      expect([size, mtimeMs, ino], path).toEqual([stat.size, stat.mtimeMs, stat.ino])
-    }
-    // Only the temp file over a minute old went.
-    expect(listing.removed).toEqual(['.App-5.json.0a.regsync-tmp'])
-    expect(readdirSync(join(dir, 'team')).sort()).toEqual(['.App-6.json.0b.regsync-tmp', 'App-2.yml', 'deep'])
-  })
-
-  it('takes no stat when none is asked for', async () => {
-    const listing = await list(request(tree(), false))
-    if ('error' in listing) throw new Error(listing.error.message)
-    expect(listing.files.filter((_, i) => i % 4 !== 0).every((value) => value === -1)).toBe(true)
-  })
-
-  it('says why, with the code, when the directory cannot be read', async () => {
-    const missing = join(tmpdir(), 'regsync-no-such-directory')
-    expect(await list(request(missing, true))).toEqual({ error: { code: 'ENOENT', message: expect.stringContaining(`cannot read ${missing}`) } })
-  })
-})
-
-describe('the file worker started ahead of the first burst', () => {
+describe('the write worker started ahead of the first burst', () => {
   // A process that starts the worker and then has nothing left to do must end by itself: the
   // execFile below fails on its timeout if it does not.
   const adapter = fileURLToPath(new URL('../dist/NodeDirectoryAdapter.js', import.meta.url))
@@ -120,8 +67,8 @@ describe('the file worker started ahead of the first burst', () => {
       program,
       `const { NodeDirectoryAdapter } = await import(${JSON.stringify(adapter)})
       const directory = new NodeDirectoryAdapter({ path: ${JSON.stringify(join(dir, 'services'))}, onWriteWorkerFailed: (error) => console.log(error.message) })
-      directory.startWorker()
-      directory.startWorker()
+      directory.startWriteWorker()
+      directory.startWriteWorker()
       // Long enough for the worker to be up.
       await new Promise((resolve) => setTimeout(resolve, 300))
       ${then}`
