@@ -176,14 +176,6 @@ export class NodeDirectoryAdapter implements DirectoryAdapter {
   }
 
   /**
-   * Starts the write worker of {@link writeMany} now rather than at the first burst of writes. Its
-   * start takes about 50 ms of CPU, which the first files of a burst would otherwise wait for.
-   */
-  startWriteWorker(): void {
-    WriteWorker.shared().start()
-  }
-
-  /**
    * Writes several files as {@link write} does each. This thread writes the temp files; a worker
    * thread flushes and lands them (see {@link WriteWorker}), a chunk at a time, while this thread
    * writes the next chunk.

@@ -52,11 +52,6 @@ export class WriteWorker {
     return this.#failure
   }
 
-  /** Starts the worker now, if it is not running yet, instead of at the first {@link landAll}. */
-  start(): void {
-    if (this.#failure === undefined) this.#start()
-  }
-
   /** Flushes (unless `flush` is false) and lands every temp file; one result per job, in order. */
   async landAll(jobs: readonly LandingJob[], flush: boolean): Promise<Landing[]> {
     if (jobs.length === 0) return []

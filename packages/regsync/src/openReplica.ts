@@ -63,8 +63,6 @@ export async function openReplica(options: OpenReplicaOptions): Promise<Replica>
   }
   const replica = new Replica(replicaOptions)
   await replica.open()
-  // Once open, so that its start does not compete with the load: the first burst need not wait for it.
-  directory.startWriteWorker()
   return replica
 }
 
