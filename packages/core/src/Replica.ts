@@ -1219,14 +1219,19 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   /**
-   * Compacts the log, if it is due, {@link COMPACT_IDLE_MS} after the replica went idle, if it is
-   * idle then; if not, the next idle moment tries again.
+   * Compacts the log, if it is due, {@link COMPACT_IDLE_MS} after the replica went idle. If it is
+   * busy then, or the store is reading its log (a peer's sync, `storedState()`), it tries again
+   * {@link COMPACT_IDLE_MS} later: a replica that stays idle afterwards has no other moment to.
    */
   #compactWhenQuiet(): void {
     if (this.#compactTimer !== undefined) return
     this.#compactTimer = setTimeout(() => {
       this.#compactTimer = undefined
-      if (this.#status !== 'open' || this.#draining !== undefined || this.#landing !== undefined || this.#hasWork()) return
+      if (this.#status !== 'open') return
+      if (this.#draining !== undefined || this.#landing !== undefined || this.#hasWork() || this.#store.compacting) {
+        this.#compactWhenQuiet()
+        return
+      }
       // Nothing is planned or written: the document holds exactly what is committed.
       this.#compactIfDue(1)
     }, COMPACT_IDLE_MS)

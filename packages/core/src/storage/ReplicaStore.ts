@@ -132,6 +132,11 @@ export class ReplicaStore {
     return this.#bytesSinceSnapshot
   }
 
+  /** Whether a compaction, or a read of the log queued with them, is running: {@link shouldCompact} says no meanwhile. */
+  get compacting(): boolean {
+    return this.#compaction !== undefined
+  }
+
   /**
    * Whether the log is worth compacting: many updates (each costs a read at start-up), or more
    * update bytes than the snapshot itself (times `snapshotFactor`). One big update, such as a first
