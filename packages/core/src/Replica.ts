@@ -916,8 +916,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     })
   }
 
+  /** Whether a round is running or due: the document may hold more than is committed. */
+  #busy(): boolean {
+    return this.#draining !== undefined || this.#landing !== undefined || this.#hasWork()
+  }
+
   #resolveIfIdle(): void {
-    if (this.#draining !== undefined || this.#landing !== undefined || this.#hasWork() || this.#timers.size > 0) return
+    if (this.#busy() || this.#timers.size > 0) return
     if (this.#status === 'open') this.#compactWhenQuiet()
     const waiters = this.#idleWaiters
     this.#idleWaiters = []
@@ -1228,7 +1233,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     this.#compactTimer = setTimeout(() => {
       this.#compactTimer = undefined
       if (this.#status !== 'open') return
-      if (this.#draining !== undefined || this.#landing !== undefined || this.#hasWork() || this.#store.compacting) {
+      if (this.#busy() || this.#store.compacting) {
         this.#compactWhenQuiet()
         return
       }
@@ -1333,8 +1338,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       if (racilyRecorded(this.#index.get(path))) {
         this.#racy.add(path)
       } else {
-        this.#written.delete(path)
-        this.#unreportedWrites.delete(path)
+        this.#forgetOwnWrite(path)
       }
     }
     if (this.#racy.size === 0 || this.#racyTimer !== undefined || this.#status !== 'open') return
@@ -1343,13 +1347,18 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       if (this.#status !== 'open') return
       for (const path of this.#racy) {
         this.#dirty.add(path)
-        this.#written.delete(path)
-        this.#unreportedWrites.delete(path)
+        this.#forgetOwnWrite(path)
       }
       this.#racy.clear()
       this.#schedule()
     }, RACY_MS + 500)
     this.#racyTimer.unref?.()
+  }
+
+  /** Ends what this node keeps about its own last write of `path`: its stat, and the report it expects. */
+  #forgetOwnWrite(path: string): void {
+    this.#written.delete(path)
+    this.#unreportedWrites.delete(path)
   }
 
   /** Whether a path with this stat is known to hold its base, with the document still at that base. */

@@ -41,19 +41,18 @@ export interface OpenReplicaOptions {
 export async function openReplica(options: OpenReplicaOptions): Promise<Replica> {
   if (typeof options?.dir !== 'string' || options.dir.length === 0) throw new TypeError('options.dir must be a non-empty string')
   if (typeof options.data !== 'string' || options.data.length === 0) throw new TypeError('options.data must be a non-empty string')
-  const directory = new NodeDirectoryAdapter({
-    path: options.dir,
-    fsync: options.fsync ?? true,
-    onLeftoverRemoved: (path) => options.logger?.info({ path }, `removed ${path}, a temp file left by an interrupted write`),
-    onWriteWorkerFailed: (error) =>
-      options.logger?.warn(
-        { reason: error.message },
-        `${error.message}; files are flushed and renamed on the main thread from now on, which is slower in bursts`
-      )
-  })
   const replicaOptions: ReplicaOptions = {
     storage: new LevelStorageAdapter({ path: options.data }),
-    directory,
+    directory: new NodeDirectoryAdapter({
+      path: options.dir,
+      fsync: options.fsync ?? true,
+      onLeftoverRemoved: (path) => options.logger?.info({ path }, `removed ${path}, a temp file left by an interrupted write`),
+      onWriteWorkerFailed: (error) =>
+        options.logger?.warn(
+          { reason: error.message },
+          `${error.message}; files are flushed and renamed on the main thread from now on, which is slower in bursts`
+        )
+    }),
     watcher: watcherFor(options),
     logger: options.logger,
     rescanIntervalMs: options.rescanIntervalMs,
