@@ -785,6 +785,53 @@ describe('a single replica over a directory', () => {
     expect(n.replica.list()).toEqual(['App-100.json'])
   })
 
+  it('journals a local edit that a peer deletes while its merge with a peer change is being written', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    let hold = false
+    let held!: () => void
+    const writeHeld = new Promise<void>((resolve) => (held = resolve))
+    let release!: () => void
+    const released = new Promise<void>((resolve) => (release = resolve))
+    class HeldWrite extends NodeDirectoryAdapter {
+      override async write(...args: Parameters<NodeDirectoryAdapter['write']>): ReturnType<NodeDirectoryAdapter['write']> {
+        if (hold) {
+          hold = false
+          held()
+          await released
+        }
+        return super.write(...args)
+      }
+    }
+    await a.replica.close()
+    a.replica = replicaOver(a, new HeldWrite({ path: a.dir }))
+    await a.replica.open()
+
+    // b changes one field; a's file is edited in another before a hears of it (no watcher here).
+    await b.replica.put('App-100.json', APP.replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
+    const edited = APP.replace('"first"', '"edited on a"')
+    await writeFile(join(a.dir, 'App-100.json'), edited)
+    hold = true
+    // a imports the edit, merged with b's change, and writes the merge back: held.
+    const merging = syncOneWay(b.replica, a.replica, 'b')
+    await writeHeld
+    expect(a.replica.get('App-100.json')).toContain('"edited on a"')
+    // b deletes the file. a's round with the delete waits for the write, so that it journals the
+    // merge, not the base from before the edit.
+    await b.replica.delete('App-100.json')
+    const deleting = syncOneWay(b.replica, a.replica, 'b')
+    await sleep(200)
+    expect(a.replica.get('App-100.json')).toContain('"edited on a"')
+    release()
+    await Promise.all([merging, deleting])
+    await a.replica.settled()
+
+    expect(await readdir(a.dir)).toEqual([])
+    const journal = await a.replica.journal()
+    expect(journal.filter((entry) => entry.bytes?.includes('"edited on a"') === true).map((entry) => entry.path)).toContain('App-100.json')
+  })
+
   it('journals the bytes of a file that a peer deletes first thing after a restart', async () => {
     const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
     const b = await node()
@@ -797,6 +844,26 @@ describe('a single replica over a directory', () => {
     expect((await snapshotDir(a.dir)).size).toBe(0)
     const deleted = (await a.replica.journal()).find((entry) => entry.kind === 'delete' && entry.path === 'App-100.json')
     expect(deleted?.bytes).toBe(APP)
+  })
+
+  it("journals the bytes of a file that a peer deletes after a restart, when the last change to it was a peer's", async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    // Concurrent edits of one field and of another: both nodes write the merge, a text that neither
+    // node's edit left (the document's copy of the text holds both edits of the one field).
+    await a.replica.put('App-100.json', APP.replace('"first"', '"edited on a"'))
+    await b.replica.put('App-100.json', APP.replace('"first"', '"edited on b"').replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
+    await syncBoth(a.replica, b.replica)
+    const merged = await readFile(join(a.dir, 'App-100.json'), 'utf8')
+    expect(merged).toMatch(/"evaluationOrder"\s*:\s*20/)
+    await a.reopen()
+    await b.replica.delete('App-100.json')
+    await syncOneWay(b.replica, a.replica, 'b')
+    await a.replica.settled()
+    expect((await snapshotDir(a.dir)).size).toBe(0)
+    const deleted = (await a.replica.journal()).filter((entry) => entry.path === 'App-100.json' && entry.kind !== 'field')
+    expect(deleted.map((entry) => [entry.kind, entry.bytes])).toEqual([['delete', merged]])
   })
 
   /**
@@ -951,6 +1018,43 @@ describe('a single replica over a directory', () => {
     await a.replica.settled()
     expect(a.replica.get('App-100.json')).toContain('"third"')
     expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toContain('"third"')
+  })
+
+  it('journals a merged local edit that a peer deletes after a stop between its write and the record of it', async () => {
+    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+    const b = await node()
+    await syncBoth(a.replica, b.replica)
+    await a.replica.close()
+    // A's write of the merge renames its bytes into place, then fails, as a crash before the new
+    // base is recorded would: the index still holds the old base, with the merge pending.
+    class CutAfterRename extends NodeDirectoryAdapter {
+      override async write(...args: Parameters<NodeDirectoryAdapter['write']>): ReturnType<NodeDirectoryAdapter['write']> {
+        await super.write(...args)
+        throw new Error('simulated: stopped after the rename')
+      }
+    }
+    a.replica = replicaOver(a, new CutAfterRename({ path: a.dir }))
+    await a.replica.open()
+    await b.replica.put('App-100.json', APP.replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
+    const edited = APP.replace('"first"', '"edited on a"')
+    await writeFile(join(a.dir, 'App-100.json'), edited)
+    // a imports the edit merged with b's change, and writes the merge: cut short.
+    await syncOneWay(b.replica, a.replica, 'b')
+    await a.replica.settled()
+    const merged = await readFile(join(a.dir, 'App-100.json'), 'utf8')
+    expect(merged).toContain('"edited on a"')
+    expect(merged).toMatch(/"evaluationOrder"\s*:\s*20/)
+    await a.replica.close()
+
+    // b deletes the file, and a hears of it first thing after its restart.
+    await b.replica.delete('App-100.json')
+    a.replica = replicaOver(a, new NodeDirectoryAdapter({ path: a.dir }))
+    await a.replica.open()
+    await syncOneWay(b.replica, a.replica, 'b')
+    await a.replica.settled()
+    expect(await readdir(a.dir)).toEqual([])
+    const journal = await a.replica.journal()
+    expect(journal.filter((entry) => entry.bytes === merged).map((entry) => entry.path)).toContain('App-100.json')
   })
 
   it('removes at start a file whose delete was committed but not yet carried out when it stopped', async () => {

@@ -260,6 +260,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   readonly #materialized = new Map<string, string | undefined>()
   /** Paths whose document state moved since their base was recorded. */
   readonly #docDirty = new Set<string>()
+  /**
+   * Who deleted each path whose entry the document lost since it was last planned (`api` for this
+   * node's own API). A file the cluster deleted is journaled as it is removed, with its bytes as
+   * read then: the base text kept in memory is unknown after a restart when the last change came
+   * from a peer. A path missing here after a restart was deleted by the cluster.
+   */
+  readonly #deletedBy = new Map<string, string>()
   readonly #problems = new Map<string, FileProblem & { hash: string | undefined }>()
   /** Paths that failed to parse, with how many looks they have had since, before they count as bad. */
   readonly #retrying = new Map<string, number>()
@@ -816,9 +823,9 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       if (event.target === files) {
         for (const [path, change] of event.changes.keys) {
           if (!fromDisk) this.#markDocChanged(path, from)
-          if (change.action === 'delete' && origin?.source === 'peer') {
-            this.#journal('delete', path, { bytes: this.#texts.get(path), from })
-          } else if (change.action === 'update' && concurrentLoser(files, path, transaction) !== undefined) {
+          if (change.action !== 'delete') this.#deletedBy.delete(path)
+          else if (!fromDisk) this.#deletedBy.set(path, from)
+          if (change.action === 'update' && concurrentLoser(files, path, transaction) !== undefined) {
             // Two nodes that created the same file with the same bytes lost nothing.
             const lost = this.#texts.get(path)
             if (lost === undefined || lost !== this.#materialize(path)) this.#journal('create', path, { bytes: lost, from })
@@ -1083,6 +1090,8 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     for (const plan of plans) {
       const { path, decision } = plan
       const record = this.#index.get(path)
+      const deletedBy = this.#deletedBy.get(path)
+      this.#deletedBy.delete(path)
       switch (decision.kind) {
         case 'none': {
           // A write cut short after its rename (a crash before the new base was recorded) left the
@@ -1152,9 +1161,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           this.#history.forget(path)
           this.#docDirty.delete(path)
           break
-        case 'remove':
+        case 'remove': {
+          // Deleted by this node's API: removed as asked. Deleted by the cluster: journaled first,
+          // as the file is now (a local edit since would fail the removal's check and be journaled
+          // when planned again).
+          const by = deletedBy ?? 'cluster'
+          if (by !== 'api') this.#journal('delete', path, { bytes: plan.text ?? this.#texts.get(path), from: by })
           removals.push({ path, expect: plan.stat, deletedHash: record?.base ?? plan.diskHash, from: 'cluster' })
           break
+        }
         case 'stale':
           if (!decision.known) this.#journal('stale', path, { bytes: plan.text, from: 'cluster' })
           this.#log.warn({ path }, `${path} was deleted in the cluster: removing the stale copy from disk`)
@@ -1381,9 +1396,12 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
+    // A file the cluster deleted goes to the journal as it is removed: read it unless its base text,
+    // which the stat would vouch for, is known.
+    const mustRead = record?.base !== undefined && entryAt(files, path) === undefined && (record.pending !== undefined || !this.#texts.has(path))
     const read: DiskRead = this.#knownAbsent(path, record)
         ? { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
-        : await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), this.#written.get(path))
+        : await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), mustRead ? undefined : this.#written.get(path), mustRead)
     if (read.kind === 'problem') {
       this.#setProblem(path, read.code, read.message, read.hash)
       return undefined

@@ -65,7 +65,7 @@ export function racilyRecorded(record: IndexRecord | undefined): boolean {
  * the file still has exactly that stat it is taken to hold the base unread, even though the stat is
  * too young to vouch. That spares reading back every file this node writes when the watcher reports
  * it; the caller must look at the path again once the stat can vouch (a second write in the same
- * tick, at the same size, is found then).
+ * tick, at the same size, is found then). With `mustRead`, a file is read whatever its stat says.
  */
 export async function readDisk(
   directory: DirectoryAdapter,
@@ -73,7 +73,8 @@ export async function readDisk(
   record: IndexRecord | undefined,
   maxFileBytes: number,
   now: number,
-  written?: FileStat
+  written?: FileStat,
+  mustRead = false
 ): Promise<DiskRead> {
   let stat: FileStat | undefined
   try {
@@ -82,7 +83,7 @@ export async function readDisk(
     return { kind: 'problem', code: ErrorCodes.DIRECTORY, message: `cannot stat: ${messageOf(error)}`, hash: undefined }
   }
   if (stat === undefined) return { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
-  if (statVouches(stat, record, now) || ownWrite(stat, record, written)) {
+  if (!mustRead && (statVouches(stat, record, now) || ownWrite(stat, record, written))) {
     return { kind: 'ok', disk: { kind: 'present', hash: record!.base! }, stat, hash: record!.base, text: undefined }
   }
   if (stat.size > maxFileBytes) {
