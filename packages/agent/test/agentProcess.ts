@@ -1,5 +1,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
+import { appendFileSync } from 'node:fs'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 /** The built `regsync` bin of this package. */
@@ -17,10 +19,22 @@ export interface RegsyncProcess {
   waitForLog(msg: string | RegExp, timeoutMs?: number): Promise<Record<string, unknown>>
 }
 
+/**
+ * With `REGSYNC_TEST_AGENT_LOGS=<dir>`, every agent a test starts logs at debug level, and each
+ * process's output is kept in `<dir>/<pid>.log`, after a first line with its arguments: for reading
+ * what the agents did in a failure that does not replay.
+ */
+const LOG_DIR = process.env.REGSYNC_TEST_AGENT_LOGS
+
 /** Starts `regsync ...args` with the given environment added to a clean one (no REGSYNC_* of ours leak in). */
 export function runRegsync(args: readonly string[], env: Record<string, string> = {}): RegsyncProcess {
   const base = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('REGSYNC_')))
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } })
+  const debug = LOG_DIR !== undefined && args[0] === 'agent' ? ['--log-level', 'debug'] : []
+  const child = spawn(process.execPath, [BIN, ...args, ...debug], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...base, ...env } })
+  const keep = (chunk: string): void => {
+    if (LOG_DIR !== undefined) appendFileSync(join(LOG_DIR, `${child.pid}.log`), chunk)
+  }
+  keep(`${JSON.stringify({ args })}\n`)
   const lines: Array<Record<string, unknown>> = []
   const output = { stdout: '', stderr: '' }
   const watchers = new Set<() => void>()
@@ -28,6 +42,7 @@ export function runRegsync(args: readonly string[], env: Record<string, string> 
   child.stdout!.setEncoding('utf8')
   child.stdout!.on('data', (chunk: string) => {
     output.stdout += chunk
+    keep(chunk)
     buffer += chunk
     let newline
     while ((newline = buffer.indexOf('\n')) >= 0) {
@@ -42,7 +57,10 @@ export function runRegsync(args: readonly string[], env: Record<string, string> 
     for (const watcher of watchers) watcher()
   })
   child.stderr!.setEncoding('utf8')
-  child.stderr!.on('data', (chunk: string) => (output.stderr += chunk))
+  child.stderr!.on('data', (chunk: string) => {
+    output.stderr += chunk
+    keep(chunk)
+  })
   const exited = new Promise<number | string>((resolve) => child.on('close', (code, signal) => resolve(code ?? signal ?? -1)))
   return {
     child,
