@@ -989,6 +989,50 @@ describe('a single replica over a directory', () => {
     expect(reads.get('App-100.json')).toBeGreaterThan(0)
   })
 
+  describe('an edit in the same tick as its own write, at the same size, met by a peer change before the look-again', () => {
+    /** Node a writes App-100.json through a file system that stamps whole seconds, then the file is edited in place, keeping that stat. */
+    async function editedInTheSameTick(): Promise<{ a: TestNode; b: TestNode; edited: string }> {
+      const a = await node({ watch: false })
+      const b = await node({ watch: false })
+      await a.replica.close()
+      class WholeSeconds extends NodeDirectoryAdapter {
+        override async write(path: string, bytes: Uint8Array, expect?: FileStat | null): ReturnType<NodeDirectoryAdapter['write']> {
+          const stat = await super.write(path, bytes, expect)
+          if (stat === undefined) return stat
+          const second = Math.floor(stat.mtimeMs / 1000)
+          utimesSync(join(a.dir, path), second, second)
+          return { ...stat, mtimeMs: statSync(join(a.dir, path)).mtimeMs }
+        }
+      }
+      a.replica = replicaOver(a, new WholeSeconds({ path: a.dir }))
+      await a.replica.open()
+      await b.replica.put('App-100.json', APP)
+      await syncOneWay(b.replica, a.replica, 'b')
+      const second = Math.floor(statSync(join(a.dir, 'App-100.json')).mtimeMs / 1000)
+      return { a, b, edited: secondWriteInTheSameTick(a, second) }
+    }
+
+    it('journals the edit when a peer deletes the file', async () => {
+      const { a, b, edited } = await editedInTheSameTick()
+      await b.replica.delete('App-100.json')
+      await syncOneWay(b.replica, a.replica, 'b')
+      await a.replica.settled()
+      expect(await readdir(a.dir)).toEqual([])
+      const journal = await a.replica.journal()
+      expect(journal.filter((entry) => entry.bytes === edited).map((entry) => entry.kind)).toEqual(['deleteWins'])
+    })
+
+    it('merges the edit with a peer edit of another field', async () => {
+      const { a, b } = await editedInTheSameTick()
+      await b.replica.put('App-100.json', APP.replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
+      await syncOneWay(b.replica, a.replica, 'b')
+      await a.replica.settled()
+      const text = await readFile(join(a.dir, 'App-100.json'), 'utf8')
+      expect(text).toContain('"other"')
+      expect(text).toMatch(/"evaluationOrder"\s*:\s*20/)
+    })
+  })
+
   it('takes the bytes of a write cut short after its rename as the base, so that they never come back', async () => {
     const a = await node({ watch: false }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
     const b = await node({ watch: false })

@@ -264,7 +264,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
    * Who deleted each path whose entry the document lost since it was last planned (`api` for this
    * node's own API). A file the cluster deleted is journaled as it is removed, with its bytes as
    * read then: the base text kept in memory is unknown after a restart when the last change came
-   * from a peer. A path missing here after a restart was deleted by the cluster.
+   * from a peer. A path missing here (after a restart) was deleted by the cluster.
    */
   readonly #deletedBy = new Map<string, string>()
   readonly #problems = new Map<string, FileProblem & { hash: string | undefined }>()
@@ -1166,7 +1166,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
           // as the file is now (a local edit since would fail the removal's check and be journaled
           // when planned again).
           const by = deletedBy ?? 'cluster'
-          if (by !== 'api') this.#journal('delete', path, { bytes: plan.text ?? this.#texts.get(path), from: by })
+          if (by !== 'api') this.#journal('delete', path, { bytes: plan.text, from: by })
           removals.push({ path, expect: plan.stat, deletedHash: record?.base ?? plan.diskHash, from: 'cluster' })
           break
         }
@@ -1396,12 +1396,15 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
-    // A file the cluster deleted goes to the journal as it is removed: read it unless its base text,
-    // which the stat would vouch for, is known.
-    const mustRead = record?.base !== undefined && entryAt(files, path) === undefined && (record.pending !== undefined || !this.#texts.has(path))
+    // A file that still holds its base is overwritten if the document moved, and removed (and
+    // journaled with its bytes) if the cluster deleted it. Before either, it is not taken for its
+    // base on the strength of this node's own last write: an edit in the same clock tick, at the
+    // same size, keeps that write's stat. A file the cluster deleted is read in any case.
+    const deleted = record?.base !== undefined && entryAt(files, path) === undefined
+    const written = deleted || this.#docDirty.has(path) ? undefined : this.#written.get(path)
     const read: DiskRead = this.#knownAbsent(path, record)
         ? { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
-        : await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), mustRead ? undefined : this.#written.get(path), mustRead)
+        : await readDisk(this.#directory, path, record, this.#maxFileBytes, this.#now(), written, deleted)
     if (read.kind === 'problem') {
       this.#setProblem(path, read.code, read.message, read.hash)
       return undefined
