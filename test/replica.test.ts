@@ -846,24 +846,46 @@ describe('a single replica over a directory', () => {
     expect(deleted?.bytes).toBe(APP)
   })
 
-  it("journals the bytes of a file that a peer deletes after a restart, when the last change to it was a peer's", async () => {
-    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
-    const b = await node()
-    await syncBoth(a.replica, b.replica)
-    // Concurrent edits of one field and of another: both nodes write the merge, a text that neither
-    // node's edit left (the document's copy of the text holds both edits of the one field).
-    await a.replica.put('App-100.json', APP.replace('"first"', '"edited on a"'))
-    await b.replica.put('App-100.json', APP.replace('"first"', '"edited on b"').replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
-    await syncBoth(a.replica, b.replica)
-    const merged = await readFile(join(a.dir, 'App-100.json'), 'utf8')
-    expect(merged).toMatch(/"evaluationOrder"\s*:\s*20/)
-    await a.reopen()
-    await b.replica.delete('App-100.json')
-    await syncOneWay(b.replica, a.replica, 'b')
-    await a.replica.settled()
-    expect((await snapshotDir(a.dir)).size).toBe(0)
-    const deleted = (await a.replica.journal()).filter((entry) => entry.path === 'App-100.json' && entry.kind !== 'field')
-    expect(deleted.map((entry) => [entry.kind, entry.bytes])).toEqual([['delete', merged]])
+  describe("a file whose last version is a merge of two nodes' edits, after a restart", () => {
+    /**
+     * Concurrent edits of one field and of another: both nodes write the merge, a text that neither
+     * node's edit left (the document's copy of the text holds both edits of the one field). Then a
+     * restarts, with no watcher: only rounds look at its files.
+     */
+    async function mergedThenRestarted(): Promise<{ a: TestNode; b: TestNode; merged: string }> {
+      const a = await node({ watch: false }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+      const b = await node({ watch: false })
+      await syncBoth(a.replica, b.replica)
+      await a.replica.put('App-100.json', APP.replace('"first"', '"edited on a"'))
+      await b.replica.put('App-100.json', APP.replace('"first"', '"edited on b"').replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
+      await syncBoth(a.replica, b.replica)
+      const merged = await readFile(join(a.dir, 'App-100.json'), 'utf8')
+      expect(merged).toMatch(/"evaluationOrder"\s*:\s*20/)
+      await a.reopen()
+      return { a, b, merged }
+    }
+
+    it('journals its bytes when a peer deletes it', async () => {
+      const { a, b, merged } = await mergedThenRestarted()
+      await b.replica.delete('App-100.json')
+      await syncOneWay(b.replica, a.replica, 'b')
+      await a.replica.settled()
+      expect((await snapshotDir(a.dir)).size).toBe(0)
+      const deleted = (await a.replica.journal()).filter((entry) => entry.path === 'App-100.json' && entry.kind !== 'field')
+      expect(deleted.map((entry) => [entry.kind, entry.bytes])).toEqual([['delete', merged]])
+    })
+
+    it("merges a local edit field by field with a peer's edit that reaches the node at the same time", async () => {
+      const { a, b, merged } = await mergedThenRestarted()
+      await b.replica.put('App-100.json', (b.replica.get('App-100.json') ?? '').replace(/("evaluationOrder"\s*:\s*)20/, '$130'))
+      await writeFile(join(a.dir, 'App-100.json'), merged.replace(/("name"\s*:\s*)"App"/, '$1"Renamed on a"'))
+      // One round applies b's edit and finds a's: the merge needs the base, the merged text.
+      await syncOneWay(b.replica, a.replica, 'b')
+      await a.replica.settled()
+      const text = await readFile(join(a.dir, 'App-100.json'), 'utf8')
+      expect(text).toMatch(/"name"\s*:\s*"Renamed on a"/)
+      expect(text).toMatch(/"evaluationOrder"\s*:\s*30/)
+    })
   })
 
   /**

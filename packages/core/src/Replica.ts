@@ -732,23 +732,29 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   }
 
   /**
-   * Reads the base texts from the document: each entry's text whose hash is the recorded base. Runs
-   * once, before anything can change the document: a text that changed since is not a base, and
-   * the check by hash leaves it out in any case.
+   * Reads the base texts from the document. Runs once, before anything can change the document.
+   * Most entries' own text (the last local write) is their base. Where it is not, the last version
+   * was written from the document (a merge, or a peer's change that did not keep the writer's
+   * text); the document has not moved since its base was recorded, so it materializes to the base.
+   * The check by hash leaves out anything else. Without its base text, a local edit could not be
+   * merged field by field.
    */
   #fillTextCache(): void {
     if (this.#textsFilled) return
     this.#textsFilled = true
     const files = filesOf(this.#doc)
     for (const [path, record] of this.#index) {
-      if (record.base === undefined || this.#docDirty.has(path)) continue
+      if (record.base === undefined || this.#docDirty.has(path) || this.#texts.has(path)) continue
       const entry = entryAt(files, path)
       if (entry === undefined) continue
       const text = entry.get('text')
-      if (text instanceof Y.Text && !this.#texts.has(path)) {
-        const value = text.toString()
-        if (hashText(value) === record.base) this.#texts.set(path, value)
+      const own = text instanceof Y.Text ? text.toString() : undefined
+      if (own !== undefined && hashText(own) === record.base) {
+        this.#texts.set(path, own)
+        continue
       }
+      const materialized = materialize(path, entry)
+      if (materialized !== undefined && hashText(materialized) === record.base) this.#texts.set(path, materialized)
     }
   }
 
