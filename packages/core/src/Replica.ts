@@ -471,7 +471,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     let missingCount = 0
     for (const [path, record] of loaded.index) {
       this.#index.set(path, record)
-      if (record.pending !== undefined) this.#docDirty.add(path)
+      if (record.pending !== undefined || record.moved === true) this.#docDirty.add(path)
       if (record.base !== undefined && entryAt(files, path) === undefined && !isTombstone(files, path)) {
         missing ??= path
         missingCount++
@@ -1108,6 +1108,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
             base !== undefined &&
             (!sameStat(plan.stat, record?.stat) ||
               record?.pending !== undefined ||
+              record?.moved === true ||
               // The file was read and holds its base: a stat recorded too soon is taken again, once it can vouch.
               (racilyRecorded(record) && this.#now() - plan.stat.mtimeMs >= RACY_MS))
           ) {
@@ -1190,6 +1191,7 @@ export class Replica extends ObservableV2<ReplicaEvents> {
 
     // 5. Persist, then hand the updates on.
     const updates = this.#roundUpdates
+    if (updates.length > 0) this.#markMoved(indexChanges, setIndex)
     const journal = this.#roundJournal
     this.#roundUpdates = []
     this.#roundJournal = []
@@ -1374,6 +1376,18 @@ export class Replica extends ObservableV2<ReplicaEvents> {
       this.#schedule()
     }, RACY_MS + 500)
     this.#racyTimer.unref?.()
+  }
+
+  /**
+   * Records which paths the round's changes moved the document of without planning them: without
+   * the mark, a restart would take such a file, still at its base, for being in step.
+   */
+  #markMoved(planned: ReadonlyMap<string, IndexRecord | undefined>, setIndex: (path: string, record: IndexRecord) => void): void {
+    for (const path of this.#docDirty) {
+      if (planned.has(path)) continue
+      const record = this.#index.get(path)
+      if (record?.base !== undefined && record.pending === undefined && record.moved !== true) setIndex(path, { ...record, moved: true })
+    }
   }
 
   /** Ends what this node keeps about its own last write of `path`: its stat, and the report it expects. */

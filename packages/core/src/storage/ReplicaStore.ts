@@ -31,6 +31,12 @@ export interface IndexRecord {
   readonly seenAt?: number
   /** Hash of the bytes about to be written; set before the write, cleared after it. */
   readonly pending?: string
+  /**
+   * The document moved since `base` was recorded, and the path's plan is still to come (it waits
+   * for a later round, or for a file that parses). Read at the start as a changed document, which
+   * must still be written.
+   */
+  readonly moved?: true
   /** Hash of the last bytes of a deleted path. */
   readonly deleted?: string
 }
