@@ -846,26 +846,47 @@ describe('a single replica over a directory', () => {
     expect(deleted?.bytes).toBe(APP)
   })
 
-  it("writes a peer's change that met a file that did not parse, after a restart and the file's repair", async () => {
-    const a = await node({ watch: false }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
-    const b = await node({ watch: false })
-    await syncBoth(a.replica, b.replica)
-    // a's file is broken when b's change arrives: the change waits in a's document for a good file.
-    await writeFile(join(a.dir, 'App-100.json'), APP.slice(0, 60))
-    await a.replica.rescan()
-    expect(a.replica.problems().map((problem) => problem.path)).toEqual(['App-100.json'])
-    const changed = APP.replace('"first"', '"changed on b"')
-    await b.replica.put('App-100.json', changed)
-    await syncOneWay(b.replica, a.replica, 'b')
-    await a.replica.settled()
-    expect(a.replica.get('App-100.json')).toBe(changed)
-    // a restarts, and its file is put back as it was before it broke.
-    await a.replica.close()
-    await writeFile(join(a.dir, 'App-100.json'), APP)
-    a.replica = replicaOver(a, new NodeDirectoryAdapter({ path: a.dir }))
-    await a.replica.open()
-    await a.replica.settled()
-    expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toBe(changed)
+  describe("a peer's change that met a file that did not parse, after a restart", () => {
+    /** a's file is broken when b's change arrives: the change waits in a's document for a good file. Then a stops. */
+    async function changeWaitingAtStop(): Promise<{ a: TestNode; changed: string }> {
+      const a = await node({ watch: false }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+      const b = await node({ watch: false })
+      await syncBoth(a.replica, b.replica)
+      await writeFile(join(a.dir, 'App-100.json'), APP.slice(0, 60))
+      await a.replica.rescan()
+      expect(a.replica.problems().map((problem) => problem.path)).toEqual(['App-100.json'])
+      const changed = APP.replace('"evaluationOrder" : 10', '"evaluationOrder" : 20')
+      await b.replica.put('App-100.json', changed)
+      await syncOneWay(b.replica, a.replica, 'b')
+      await a.replica.settled()
+      expect(a.replica.get('App-100.json')).toBe(changed)
+      await a.replica.close()
+      return { a, changed }
+    }
+
+    async function reopen(a: TestNode): Promise<void> {
+      a.replica = replicaOver(a, new NodeDirectoryAdapter({ path: a.dir }))
+      await a.replica.open()
+      await a.replica.settled()
+    }
+
+    it('is written once the file is put back as it was', async () => {
+      const { a, changed } = await changeWaitingAtStop()
+      await writeFile(join(a.dir, 'App-100.json'), APP)
+      await reopen(a)
+      expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toBe(changed)
+    })
+
+    it('is journaled if the file is repaired with an edit, which wins whole', async () => {
+      const { a, changed } = await changeWaitingAtStop()
+      // With no base text to merge against, the edit cannot be told from what the peer changed.
+      const repaired = APP.replace('"first"', '"repaired on a"')
+      await writeFile(join(a.dir, 'App-100.json'), repaired)
+      await reopen(a)
+      expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toBe(repaired)
+      const journal = await a.replica.journal()
+      expect(journal.map((entry) => [entry.kind, entry.path, entry.bytes])).toEqual([['unmerged', 'App-100.json', changed]])
+    })
   })
 
   describe("a file whose last version is a merge of two nodes' edits, after a restart", () => {

@@ -1082,7 +1082,14 @@ export class Replica extends ObservableV2<ReplicaEvents> {
               createEntry(files, path, plan.text)
               created.add(path)
             } else {
-              applyChange(entry, formatOfPath(path), this.#mergeBase(path, plan.parsed, plan.text), plan.parsed, plan.text)
+              const base = this.#mergeBase(path, plan.parsed, plan.text)
+              if (base === undefined) {
+                // No base to tell the edit from what the document changed since: the edit wins
+                // whole, and the version it replaces is journaled.
+                const replaced = this.#materialize(path)
+                if (replaced !== undefined && replaced !== plan.text) this.#journal('unmerged', path, { bytes: replaced, from: 'disk' })
+              }
+              applyChange(entry, formatOfPath(path), base, plan.parsed, plan.text)
             }
           } else if (decision.kind === 'delete') {
             files.delete(path)

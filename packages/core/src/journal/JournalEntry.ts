@@ -19,6 +19,12 @@ export type JournalKind =
    * kept as the cluster has them; `bytes` is the file as it was written.
    */
   | 'staleWrite'
+  /**
+   * A local edit whose base was not known (the document had moved when the node stopped, before the
+   * file was written) replaced the document's version whole instead of field by field; `bytes` is
+   * the version it replaced.
+   */
+  | 'unmerged'
 
 /** One value that lost and was kept so that an operator can restore it. */
 export interface JournalEntry {

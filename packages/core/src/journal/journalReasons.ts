@@ -9,5 +9,6 @@ export const JOURNAL_REASONS: Record<JournalKind, string> = {
   stale: 'a stale copy of a deleted file was removed',
   adopt: "a local file lost to the cluster's version",
   reverted: 'a passive node reverted a local change',
-  staleWrite: 'a local write was made from an older copy of the file'
+  staleWrite: 'a local write was made from an older copy of the file',
+  unmerged: "a local edit with no known base replaced the cluster's version whole"
 }
