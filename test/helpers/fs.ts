@@ -80,7 +80,8 @@ export function sleep(ms: number): Promise<void> {
  * Edits a file as a careful person would: read, change, write a temp file, and rename it over the
  * original only if the file still holds what was read; otherwise start again. A plain
  * read-modify-write would race with the agent writing a peer's change in between, and write the
- * stale content back as a new edit.
+ * stale content back as a new edit. Returns whether the edit was made and was still on disk right
+ * after its rename.
  */
 export async function editFile(path: string, change: (text: string) => string | undefined): Promise<boolean> {
   const { readFileSync, writeFileSync, renameSync, unlinkSync } = await import('node:fs')
@@ -102,7 +103,10 @@ export async function editFile(path: string, change: (text: string) => string | 
     // Check and rename back to back, synchronously, to keep the window with the agent's writes tiny.
     if (readNow() === before) {
       renameSync(temp, path)
-      return true
+      // An agent that had checked the file just before this rename, and renames its own write right
+      // after it, replaces the edit before anything can read it: the race of two checking writers
+      // that docs/operations.md documents. No regsync can see such an edit, so it is not one.
+      return readNow() === after
     }
     unlinkSync(temp)
     await new Promise((resolve) => setTimeout(resolve, 1))
