@@ -38,6 +38,37 @@ function replicaOver(
   })
 }
 
+/**
+ * Nodes a, holding App-100.json, and b, synced; then a is opened again over the adapter that
+ * `directory` makes for its services directory, with no watcher.
+ */
+async function syncedPairOver<D extends NodeDirectoryAdapter>(
+  directory: (path: string) => D,
+  options: { readonly watch?: boolean } = {}
+): Promise<{ a: TestNode; b: TestNode; directory: D }> {
+  const a = await node(options, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
+  const b = await node(options)
+  await syncBoth(a.replica, b.replica)
+  await a.replica.close()
+  const made = directory(a.dir)
+  a.replica = replicaOver(a, made)
+  await a.replica.open()
+  return { a, b, directory: made }
+}
+
+/**
+ * A directory whose writes rename their bytes into place, then fail while `cut` is set, as a crash
+ * before the new base is recorded would: the index still holds the old base, with the new one pending.
+ */
+class CutAfterRename extends NodeDirectoryAdapter {
+  cut = true
+  override async write(...args: Parameters<NodeDirectoryAdapter['write']>): ReturnType<NodeDirectoryAdapter['write']> {
+    const stat = await super.write(...args)
+    if (this.cut) throw new Error('simulated: stopped after the rename')
+    return stat
+  }
+}
+
 const APP = `{
   /* a comment that must survive */
   "@class" : "org.apereo.cas.services.CasRegisteredService",
@@ -786,9 +817,6 @@ describe('a single replica over a directory', () => {
   })
 
   it('journals a local edit that a peer deletes while its merge with a peer change is being written', async () => {
-    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
-    const b = await node()
-    await syncBoth(a.replica, b.replica)
     let hold = false
     let held!: () => void
     const writeHeld = new Promise<void>((resolve) => (held = resolve))
@@ -804,9 +832,7 @@ describe('a single replica over a directory', () => {
         return super.write(...args)
       }
     }
-    await a.replica.close()
-    a.replica = replicaOver(a, new HeldWrite({ path: a.dir }))
-    await a.replica.open()
+    const { a, b } = await syncedPairOver((path) => new HeldWrite({ path }))
 
     // b changes one field; a's file is edited in another before a hears of it (no watcher here).
     await b.replica.put('App-100.json', APP.replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
@@ -1099,26 +1125,12 @@ describe('a single replica over a directory', () => {
   })
 
   it('takes the bytes of a write cut short after its rename as the base, so that they never come back', async () => {
-    const a = await node({ watch: false }, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
-    const b = await node({ watch: false })
-    await syncBoth(a.replica, b.replica)
-    await a.replica.close()
-    // A's next write renames the new bytes into place, then fails, as a crash before the new base
-    // is recorded would: the index still holds the old base, with the new one pending.
-    let cut = true
-    class CutAfterRename extends NodeDirectoryAdapter {
-      override async write(...args: Parameters<NodeDirectoryAdapter['write']>): ReturnType<NodeDirectoryAdapter['write']> {
-        const stat = await super.write(...args)
-        if (cut) throw new Error('simulated: stopped after the rename')
-        return stat
-      }
-    }
-    a.replica = replicaOver(a, new CutAfterRename({ path: a.dir }))
-    await a.replica.open()
+    // A's next write is cut short after its rename.
+    const { a, b, directory } = await syncedPairOver((path) => new CutAfterRename({ path }), { watch: false })
     await b.replica.put('App-100.json', APP.replace('"first"', '"second"'))
     await syncOneWay(b.replica, a.replica, 'b')
     await a.replica.settled()
-    cut = false
+    directory.cut = false
     expect(await readFile(join(a.dir, 'App-100.json'), 'utf8')).toContain('"second"')
     await a.reopen()
     // A later change from the peer must land on disk, not meet the second version as a local edit.
@@ -1130,20 +1142,8 @@ describe('a single replica over a directory', () => {
   })
 
   it('journals a merged local edit that a peer deletes after a stop between its write and the record of it', async () => {
-    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
-    const b = await node()
-    await syncBoth(a.replica, b.replica)
-    await a.replica.close()
-    // A's write of the merge renames its bytes into place, then fails, as a crash before the new
-    // base is recorded would: the index still holds the old base, with the merge pending.
-    class CutAfterRename extends NodeDirectoryAdapter {
-      override async write(...args: Parameters<NodeDirectoryAdapter['write']>): ReturnType<NodeDirectoryAdapter['write']> {
-        await super.write(...args)
-        throw new Error('simulated: stopped after the rename')
-      }
-    }
-    a.replica = replicaOver(a, new CutAfterRename({ path: a.dir }))
-    await a.replica.open()
+    // A's write of the merge is cut short after its rename.
+    const { a, b } = await syncedPairOver((path) => new CutAfterRename({ path }))
     await b.replica.put('App-100.json', APP.replace('"evaluationOrder" : 10', '"evaluationOrder" : 20'))
     const edited = APP.replace('"first"', '"edited on a"')
     await writeFile(join(a.dir, 'App-100.json'), edited)
@@ -1167,10 +1167,6 @@ describe('a single replica over a directory', () => {
   })
 
   it('removes at start a file whose delete was committed but not yet carried out when it stopped', async () => {
-    const a = await node({}, async (dir) => writeFile(join(dir, 'App-100.json'), APP))
-    const b = await node()
-    await syncBoth(a.replica, b.replica)
-    await a.replica.close()
     // A's disk refuses the removal: the delete is in its document, the file still on disk, and
     // its index still vouches for the file's stat, as after a crash between the two.
     class StuckDirectory extends NodeDirectoryAdapter {
@@ -1178,8 +1174,7 @@ describe('a single replica over a directory', () => {
         throw new Error('simulated: the node stopped before the removal')
       }
     }
-    a.replica = replicaOver(a, new StuckDirectory({ path: a.dir }))
-    await a.replica.open()
+    const { a, b } = await syncedPairOver((path) => new StuckDirectory({ path }))
     await b.replica.delete('App-100.json')
     await syncOneWay(b.replica, a.replica, 'b')
     await a.replica.settled()

@@ -1423,11 +1423,13 @@ export class Replica extends ObservableV2<ReplicaEvents> {
   async #plan(path: string): Promise<PathPlan | undefined> {
     const record = this.#index.get(path)
     const files = filesOf(this.#doc)
+    // The document does not change while a round plans its paths.
+    const entry = entryAt(files, path)
     // A file that still holds its base is overwritten if the document moved, and removed (and
     // journaled with its bytes) if the cluster deleted it. Before either, it is not taken for its
     // base on the strength of this node's own last write: an edit in the same clock tick, at the
     // same size, keeps that write's stat. A file the cluster deleted is read in any case.
-    const deleted = record?.base !== undefined && entryAt(files, path) === undefined
+    const deleted = record?.base !== undefined && entry === undefined
     const written = deleted || this.#docDirty.has(path) ? undefined : this.#written.get(path)
     const read: DiskRead = this.#knownAbsent(path, record)
         ? { kind: 'ok', disk: { kind: 'absent' }, stat: undefined, hash: undefined, text: undefined }
@@ -1438,7 +1440,6 @@ export class Replica extends ObservableV2<ReplicaEvents> {
     }
     const { disk, stat, text, hash: diskHash } = read
 
-    const entry = entryAt(files, path)
     let doc: DocState
     if (entry !== undefined) {
       const known = !this.#docDirty.has(path) && record?.base !== undefined && record.pending === undefined
