@@ -8,10 +8,11 @@
 import { spawn } from 'node:child_process'
 import { createServer } from 'node:net'
 import type { AddressInfo } from 'node:net'
-import { mkdir, readFile, readdir, stat } from 'node:fs/promises'
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
+import { freePort } from './helpers/cluster.js'
 import { removeDir, tempDir, waitFor } from './helpers/fs.js'
 
 const CLI = fileURLToPath(new URL('../bench/dist/cli.js', import.meta.url))
@@ -21,7 +22,7 @@ const AGENT_BIN = fileURLToPath(new URL('../packages/agent/bin/regsync.js', impo
 /** The harness's agent runner, loaded from the built bench (not part of the test project's types). */
 interface AgentRunner {
   addressInUseRetries: number
-  start(spawn: { bin: string; args: string[]; port: number }, timeoutMs: number): Promise<{ readyMs: number }>
+  start(spawn: { bin: string; args: string[]; port: number; readyLine?: boolean }, timeoutMs: number): Promise<{ readyMs: number; readyzMs: number }>
   stop(): Promise<void>
   readonly unexpectedExit: string | undefined
 }
@@ -135,6 +136,44 @@ describe('bench (smoke run)', () => {
       await started.catch(() => undefined)
       await agent.stop()
     }
+  })
+
+  it('leaves /readyz alone until an agent that logs its ready line has logged it', { timeout: 30_000 }, async () => {
+    // A stand-in for an agent that listens at once and logs its ready line 400 ms later, counting
+    // the /readyz requests that came before the line: a poll every 5 ms takes CPU from the start
+    // the harness times.
+    const root = await tempDir()
+    roots.push(root)
+    const bin = join(root, 'slow-agent.mjs')
+    await writeFile(
+      bin,
+      [
+        "import { createServer } from 'node:http'",
+        'let ready = false',
+        'let early = 0',
+        "const server = createServer((req, res) => { if (!ready) early++; res.statusCode = ready ? 200 : 503; res.end() })",
+        "server.listen(Number(process.argv[3]), '127.0.0.1', () => setTimeout(() => { ready = true; console.log(JSON.stringify({ msg: 'regsync agent ready', early })) }, 400))",
+        "process.on('SIGTERM', () => { console.log(JSON.stringify({ msg: 'stopping', early })); process.exit(0) })"
+      ].join('\n')
+    )
+    const { AgentProcess } = (await import(AGENT_PROCESS)) as { AgentProcess: new (name: string) => AgentRunner & { tail: string[] } }
+    const polled = async (readyLine: boolean): Promise<{ early: number; readyMs: number; readyzMs: number }> => {
+      const port = await freePort()
+      const agent = new AgentProcess('stand-in')
+      try {
+        const times = await agent.start({ bin, args: [String(port)], port, readyLine }, 10_000)
+        const line = agent.tail.find((entry) => entry.includes('regsync agent ready'))!
+        return { early: (JSON.parse(line) as { early: number }).early, ...times }
+      } finally {
+        await agent.stop()
+      }
+    }
+    const withLine = await polled(true)
+    expect(withLine.early).toBe(0)
+    expect(withLine.readyMs).toBeGreaterThanOrEqual(400)
+    expect(withLine.readyzMs).toBeGreaterThanOrEqual(withLine.readyMs)
+    // Without the line to wait for, the harness polls from the spawn on.
+    expect((await polled(false)).early).toBeGreaterThan(10)
   })
 
   it('plots a latency CDF of more samples than a function call takes arguments', async () => {

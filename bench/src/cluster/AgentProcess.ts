@@ -23,6 +23,12 @@ export interface AgentSpawn {
   readonly nodeArgs?: readonly string[]
   /** A file that gets everything the agent prints, each life appended to the last. */
   readonly logFile?: string
+  /**
+   * The agent logs its ready line (its log level is `info` or lower). `/readyz` is then polled only
+   * after the line: a poll every 5 ms while the agent starts takes CPU from the start it times (about
+   * 70 ms of a 10,000-definition start on two cores).
+   */
+  readonly readyLine?: boolean
 }
 
 /** A live or stopped agent. */
@@ -82,6 +88,10 @@ export class AgentProcess {
     this.#child = child
     const log = options.logFile === undefined ? undefined : createWriteStream(options.logFile, { flags: 'a' })
     log?.on('error', () => {})
+    let lineSeen!: () => void
+    const lineOrExit = new Promise<void>((resolve) => {
+      lineSeen = resolve
+    })
     let buffer = ''
     const onData = (chunk: string): void => {
       log?.write(chunk)
@@ -90,7 +100,10 @@ export class AgentProcess {
       while ((newline = buffer.indexOf('\n')) >= 0) {
         const line = buffer.slice(0, newline)
         buffer = buffer.slice(newline + 1)
-        if (this.#readyLine === undefined && line.includes('regsync agent ready')) this.#readyLine = performance.now()
+        if (this.#readyLine === undefined && line.includes('regsync agent ready')) {
+          this.#readyLine = performance.now()
+          lineSeen()
+        }
         this.tail.push(line)
         if (this.tail.length > 40) this.tail.shift()
       }
@@ -100,6 +113,7 @@ export class AgentProcess {
     this.#exited = new Promise((resolve) => {
       // 'close': the output is read to its end, so the log file gets all of it.
       child.once('close', (code, signal) => {
+        lineSeen()
         if (!this.#stopping) this.#unexpectedExit = `${this.name} exited with ${signal ?? code}: ${this.tail.slice(-3).join(' | ')}`
         if (log === undefined) return resolve()
         log.end()
@@ -107,6 +121,11 @@ export class AgentProcess {
       })
     })
     const deadline = started + timeoutMs
+    if (options.readyLine === true) {
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([lineOrExit, new Promise<void>((resolve) => (timer = setTimeout(resolve, timeoutMs)))])
+      clearTimeout(timer)
+    }
     for (;;) {
       if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${this.name} exited during start: ${this.tail.slice(-5).join('\n')}`)
       if ((await httpStatus(options.port, '/readyz')) === 200) break

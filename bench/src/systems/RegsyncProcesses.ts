@@ -148,7 +148,8 @@ export class RegsyncProcesses implements SyncSystem {
     node.reserved = undefined
     const nodeArgs = (this.#options.nodeArgs ?? []).map((arg) => arg.replaceAll('%i', String(node.index)))
     const logFile = this.#options.logDir === undefined ? undefined : join(this.#options.logDir, `node${node.index}.log`)
-    const times = await node.agent.start({ bin: AGENT_BIN, args, port: node.port, nodeArgs, ...(logFile === undefined ? {} : { logFile }) }, this.#setup.timeoutMs)
+    const readyLine = AGENT_LOG_LEVELS.indexOf(this.#logLevel()) <= AGENT_LOG_LEVELS.indexOf('info')
+    const times = await node.agent.start({ bin: AGENT_BIN, args, port: node.port, nodeArgs, readyLine, ...(logFile === undefined ? {} : { logFile }) }, this.#setup.timeoutMs)
     node.fresh = false
     return times
   }
