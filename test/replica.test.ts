@@ -69,6 +69,21 @@ class CutAfterRename extends NodeDirectoryAdapter {
   }
 }
 
+/**
+ * A directory on a file system that stamps whole seconds: a second write in the same second, at the
+ * same size, keeps the stat of the first.
+ */
+class WholeSeconds extends NodeDirectoryAdapter {
+  override async write(path: string, bytes: Uint8Array, expect?: FileStat | null): ReturnType<NodeDirectoryAdapter['write']> {
+    const stat = await super.write(path, bytes, expect)
+    if (stat === undefined) return stat
+    const full = join(this.location, path)
+    const second = Math.floor(stat.mtimeMs / 1000)
+    utimesSync(full, second, second)
+    return { ...stat, mtimeMs: statSync(full).mtimeMs }
+  }
+}
+
 const APP = `{
   /* a comment that must survive */
   "@class" : "org.apereo.cas.services.CasRegisteredService",
@@ -1061,17 +1076,8 @@ describe('a single replica over a directory', () => {
   })
 
   it('finds a second write in the same tick as its own write once it looks again', async () => {
-    // A file system that stamps whole seconds: the in-place write below keeps the stat of the
-    // node's own write, so only the look-again, once that stat is old enough, can find it.
-    class WholeSeconds extends NodeDirectoryAdapter {
-      override async write(path: string, bytes: Uint8Array, expect?: FileStat | null): ReturnType<NodeDirectoryAdapter['write']> {
-        const stat = await super.write(path, bytes, expect)
-        if (stat === undefined) return stat
-        const second = Math.floor(stat.mtimeMs / 1000)
-        utimesSync(join(n.dir, path), second, second)
-        return { ...stat, mtimeMs: statSync(join(n.dir, path)).mtimeMs }
-      }
-    }
+    // Whole seconds: the in-place write below keeps the stat of the node's own write, so only the
+    // look-again, once that stat is old enough, can find it.
     const { n, reads } = await countingNode(WholeSeconds)
     await n.replica.put('App-100.json', APP)
     const second = Math.floor(statSync(join(n.dir, 'App-100.json')).mtimeMs / 1000)
@@ -1086,15 +1092,6 @@ describe('a single replica over a directory', () => {
       const a = await node({ watch: false })
       const b = await node({ watch: false })
       await a.replica.close()
-      class WholeSeconds extends NodeDirectoryAdapter {
-        override async write(path: string, bytes: Uint8Array, expect?: FileStat | null): ReturnType<NodeDirectoryAdapter['write']> {
-          const stat = await super.write(path, bytes, expect)
-          if (stat === undefined) return stat
-          const second = Math.floor(stat.mtimeMs / 1000)
-          utimesSync(join(a.dir, path), second, second)
-          return { ...stat, mtimeMs: statSync(join(a.dir, path)).mtimeMs }
-        }
-      }
       a.replica = replicaOver(a, new WholeSeconds({ path: a.dir }))
       await a.replica.open()
       await b.replica.put('App-100.json', APP)
